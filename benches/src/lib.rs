@@ -1,0 +1,1 @@
+//! Benchmarks of llama-orch. Run `cargo bench -p llorch-benches`; reports live in `benches/reports/`.

@@ -1,0 +1,77 @@
+//! `llorch`: the all-in-one command line of llama-orch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use llorch_core::{ErrorCode, ModelRef};
+use llorch_daemons::fail;
+
+/// llama-orch: serve GGUF models on NVIDIA GPUs, from one box to a fleet.
+#[derive(Parser)]
+#[command(name = "llorch", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks a model reference (`hf:org/repo[@rev][::file=path]`, `file:/abs.gguf`
+    /// or an alias) and prints it as JSON, with its place in the model cache.
+    Ref {
+        /// The reference to check.
+        reference: String,
+        /// Model cache directory (default: ~/.cache/llama-orch/models).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Lists the stable error codes with their HTTP status and retriable flag.
+    ErrorCodes,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Ref {
+            reference,
+            cache_dir,
+        } => {
+            let r: ModelRef = match reference.parse() {
+                Ok(r) => r,
+                Err(e) => return fail("llorch ref", e),
+            };
+            let root = cache_dir.unwrap_or_else(default_cache_dir);
+            let kind = match &r {
+                ModelRef::Hf(_) => "hf",
+                ModelRef::File(_) => "file",
+                ModelRef::Alias(_) => "alias",
+            };
+            let out = serde_json::json!({
+                "kind": kind,
+                "canonical": r.to_string(),
+                "cache_path": r.cache_path(&root).map(|p| p.display().to_string()),
+            });
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Command::ErrorCodes => {
+            println!("{:<22} {:>4}  retriable", "code", "http");
+            for c in ErrorCode::ALL {
+                println!(
+                    "{:<22} {:>4}  {}",
+                    c.as_str(),
+                    c.http_status(),
+                    c.retriable()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `~/.cache/llama-orch/models` (POOL-2031).
+fn default_cache_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/llama-orch/models")
+}

@@ -1,0 +1,6 @@
+//! The brain of llama-orch as a library (SPEC ORCH-1010..1052).
+//!
+//! Queueing, admission, placement, worker starts and eviction, each a pure
+//! function of a cluster snapshot, the queue and `now`. It depends on
+//! `llorch-core` only and never on the pool or worker crates, so a Rust
+//! application can link it alone. The policies arrive with issue 7.

@@ -1,0 +1,6 @@
+//! The llama-orch worker engine (SPEC WORK-3xxx).
+//!
+//! Loads one GGUF model, tokenizes, and runs many sequences at once with
+//! continuous batching behind a step-level compute backend (CPU reference, or
+//! CUDA through `llorch-cuda`). It implements `llorch_core::WorkerExecutor`
+//! in process and behind `worker-orcd`.
