@@ -4,3 +4,5 @@
 //! continuous batching behind a step-level compute backend (CPU reference, or
 //! CUDA through `llorch-cuda`). It implements `llorch_core::WorkerExecutor`
 //! in process and behind `worker-orcd`.
+
+pub mod gguf;
