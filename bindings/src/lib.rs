@@ -23,7 +23,8 @@ fn error_codes() -> Vec<(&'static str, u16, bool)> {
 
 /// The `llorch` Python module.
 #[pymodule]
-fn llorch(m: &Bound<'_, PyModule>) -> PyResult<()> {
+#[pyo3(name = "llorch")]
+fn llorch_py(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_model_ref, m)?)?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
