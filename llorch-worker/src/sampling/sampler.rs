@@ -1,0 +1,331 @@
+//! Choosing the next token from a row of logits.
+//!
+//! Order: penalties → temperature → top-k → top-p → min-p → draw. Log-probabilities
+//! reported to clients are those of the model's raw distribution (log-softmax of the
+//! unmodified logits). Every step has a fixed order (ties go to the lower id), so the
+//! result depends only on the logits, the parameters, the recent tokens and the
+//! draw index (SYS-0003).
+
+use std::cmp::Ordering;
+
+use super::params::{PENALTY_WINDOW, SamplingParams};
+use super::rng::uniform;
+
+/// The chosen token and the log-probabilities asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampled {
+    /// The token.
+    pub id: u32,
+    /// Its log-probability under the raw distribution.
+    pub logprob: f32,
+    /// The most likely tokens under the raw distribution, best first.
+    pub top: Vec<(u32, f32)>,
+}
+
+/// Orders (logit, id) pairs best first: higher logit, then lower id.
+fn best_first(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+}
+
+/// `log Σ exp(logits)`, summed in index order.
+pub fn log_sum_exp(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return max;
+    }
+    let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
+    max + sum.ln() as f32
+}
+
+/// The `n` best `(id, logprob)` of a row, best first.
+pub fn top_logprobs(logits: &[f32], lse: f32, n: usize) -> Vec<(u32, f32)> {
+    let mut best = top_candidates(logits, n);
+    best.truncate(n);
+    best.into_iter().map(|(l, id)| (id, l - lse)).collect()
+}
+
+/// The `k` best (logit, id) pairs, sorted best first (all of them when `k >= len`).
+fn top_candidates(logits: &[f32], k: usize) -> Vec<(f32, u32)> {
+    let mut all: Vec<(f32, u32)> = logits.iter().zip(0u32..).map(|(&l, i)| (l, i)).collect();
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < all.len() {
+        all.select_nth_unstable_by(k - 1, best_first);
+        all.truncate(k);
+    }
+    all.sort_unstable_by(best_first);
+    all
+}
+
+/// Applies repetition, presence and frequency penalties to the recent tokens.
+fn apply_penalties(logits: &mut [f32], p: &SamplingParams, recent: &[u32]) {
+    let window = &recent[recent.len().saturating_sub(PENALTY_WINDOW)..];
+    let mut ids: Vec<u32> = window.to_vec();
+    ids.sort_unstable();
+    let mut i = 0;
+    while i < ids.len() {
+        let id = ids[i];
+        let mut count = 0u32;
+        while i < ids.len() && ids[i] == id {
+            count += 1;
+            i += 1;
+        }
+        let Some(l) = logits.get_mut(id as usize) else {
+            continue;
+        };
+        if p.repetition_penalty != 1.0 {
+            *l = if *l > 0.0 {
+                *l / p.repetition_penalty
+            } else {
+                *l * p.repetition_penalty
+            };
+        }
+        *l -= p.presence_penalty + p.frequency_penalty * count as f32;
+    }
+}
+
+/// Reusable buffers so sampling allocates nothing per token in steady state.
+#[derive(Debug, Default)]
+pub struct SamplerScratch {
+    work: Vec<f32>,
+}
+
+/// Picks a token from `logits` (one row, vocabulary-sized).
+///
+/// `recent` is the sequence so far (prompt and output; only the last
+/// [`PENALTY_WINDOW`] count), `draw` the index of this draw in the sequence's
+/// random stream. `logits` must not be empty.
+pub fn sample(
+    logits: &[f32],
+    p: &SamplingParams,
+    recent: &[u32],
+    draw: u64,
+    scratch: &mut SamplerScratch,
+) -> Sampled {
+    let lse = log_sum_exp(logits);
+    let top = if p.want_logprobs {
+        top_logprobs(logits, lse, p.top_logprobs as usize)
+    } else {
+        Vec::new()
+    };
+    let work: &[f32] = if p.has_penalties() {
+        scratch.work.clear();
+        scratch.work.extend_from_slice(logits);
+        apply_penalties(&mut scratch.work, p, recent);
+        &scratch.work
+    } else {
+        logits
+    };
+    let id = if p.temperature <= 0.0 {
+        argmax(work)
+    } else {
+        draw_token(work, p, uniform(p.seed, draw))
+    };
+    let logprob = logits
+        .get(id as usize)
+        .map_or(f32::NEG_INFINITY, |l| l - lse);
+    Sampled { id, logprob, top }
+}
+
+/// Index of the largest logit; ties go to the lower id.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0usize;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Draws a token with temperature, top-k, top-p and min-p, using the uniform `u`.
+fn draw_token(logits: &[f32], p: &SamplingParams, u: f64) -> u32 {
+    let inv_t = 1.0 / f64::from(p.temperature);
+    let vocab = logits.len();
+    let k = if p.top_k > 0 {
+        (p.top_k as usize).min(vocab)
+    } else {
+        vocab
+    };
+    let truncating = k < vocab || p.top_p < 1.0 || p.min_p > 0.0;
+    if !truncating {
+        // Plain sampling: walk the vocabulary in id order, no sort needed.
+        let max = f64::from(logits.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+        let weights = logits.iter().map(|&l| ((f64::from(l) - max) * inv_t).exp());
+        return pick(weights, u, |i| i as u32);
+    }
+    // Candidates best first. With only top-p/min-p, try a short list before sorting all.
+    let mut cand = top_candidates(logits, k.min(if k < vocab { k } else { 1024 }));
+    let max = f64::from(cand.first().map_or(0.0, |c| c.0));
+    let w = |l: f32| ((f64::from(l) - max) * inv_t).exp();
+    let total: f64 = if k < vocab {
+        cand.iter().map(|c| w(c.0)).sum()
+    } else {
+        logits.iter().map(|&l| w(l)).sum()
+    };
+    if p.top_p < 1.0 {
+        let target = f64::from(p.top_p) * total;
+        let mut acc = 0.0;
+        let cut = cand.iter().position(|c| {
+            acc += w(c.0);
+            acc >= target
+        });
+        match cut {
+            Some(i) => cand.truncate(i + 1),
+            None if cand.len() < k => {
+                // The short list did not reach the mass: sort everything and cut again.
+                cand = top_candidates(logits, k);
+                let mut acc = 0.0;
+                if let Some(i) = cand.iter().position(|c| {
+                    acc += w(c.0);
+                    acc >= target
+                }) {
+                    cand.truncate(i + 1);
+                }
+            }
+            None => {}
+        }
+    } else if cand.len() < k {
+        cand = top_candidates(logits, k);
+    }
+    if p.min_p > 0.0 {
+        let floor = f64::from(p.min_p);
+        cand.retain(|c| w(c.0) >= floor);
+    }
+    if cand.is_empty() {
+        return argmax(logits);
+    }
+    pick(cand.iter().map(|c| w(c.0)), u, |i| cand[i].1)
+}
+
+/// Inverse-CDF draw over unnormalised weights in the given order.
+fn pick(weights: impl Iterator<Item = f64> + Clone, u: f64, id_of: impl Fn(usize) -> u32) -> u32 {
+    let total: f64 = weights.clone().sum();
+    let target = u * total;
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (i, wt) in weights.enumerate() {
+        if wt > 0.0 {
+            last = i;
+        }
+        acc += wt;
+        if acc > target {
+            return id_of(i);
+        }
+    }
+    id_of(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> SamplingParams {
+        SamplingParams {
+            seed: 1,
+            ..SamplingParams::default()
+        }
+    }
+
+    #[test]
+    fn greedy_picks_argmax_lowest_id_on_ties() {
+        let mut s = SamplerScratch::default();
+        let r = sample(
+            &[0.0, 3.0, 3.0, 1.0],
+            &SamplingParams::greedy(),
+            &[],
+            0,
+            &mut s,
+        );
+        assert_eq!(r.id, 1);
+        let lse = log_sum_exp(&[0.0, 3.0, 3.0, 1.0]);
+        assert!((r.logprob - (3.0 - lse)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_logprobs_are_raw() {
+        let logits = [1.0, 5.0, 2.0, 4.0];
+        let params = SamplingParams {
+            top_k: 1,
+            top_logprobs: 2,
+            want_logprobs: true,
+            ..p()
+        };
+        let mut s = SamplerScratch::default();
+        for draw in 0..50 {
+            let r = sample(&logits, &params, &[], draw, &mut s);
+            assert_eq!(r.id, 1);
+            assert_eq!(r.top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1, 3]);
+        }
+    }
+
+    #[test]
+    fn sampling_follows_the_distribution() {
+        let logits = [0.0f32, (3.0f32).ln()]; // p = 0.25, 0.75
+        let mut s = SamplerScratch::default();
+        let n = 20_000;
+        let ones = (0..n)
+            .filter(|&d| sample(&logits, &p(), &[], d, &mut s).id == 1)
+            .count();
+        let frac = ones as f64 / n as f64;
+        assert!((frac - 0.75).abs() < 0.02, "{frac}");
+    }
+
+    #[test]
+    fn top_p_and_min_p_cut_the_tail() {
+        // p ≈ [0.665, 0.245, 0.090]
+        let logits = [2.0f32, 1.0, 0.0];
+        let mut s = SamplerScratch::default();
+        let tp = SamplingParams { top_p: 0.6, ..p() };
+        assert!((0..500).all(|d| sample(&logits, &tp, &[], d, &mut s).id == 0));
+        let mp = SamplingParams { min_p: 0.3, ..p() };
+        let ids: Vec<u32> = (0..2000)
+            .map(|d| sample(&logits, &mp, &[], d, &mut s).id)
+            .collect();
+        assert!(ids.contains(&0) && ids.contains(&1) && !ids.contains(&2));
+    }
+
+    #[test]
+    fn penalties_change_the_choice() {
+        let logits = [2.0f32, 1.9];
+        let mut s = SamplerScratch::default();
+        let g = SamplingParams {
+            presence_penalty: 0.5,
+            ..SamplingParams::greedy()
+        };
+        assert_eq!(sample(&logits, &g, &[0], 0, &mut s).id, 1);
+        let r = SamplingParams {
+            repetition_penalty: 1.2,
+            ..SamplingParams::greedy()
+        };
+        assert_eq!(sample(&logits, &r, &[0], 0, &mut s).id, 1);
+        assert_eq!(sample(&logits, &r, &[], 0, &mut s).id, 0);
+        // Logprobs stay those of the raw row.
+        assert!(
+            (sample(&logits, &g, &[0], 0, &mut s).logprob - (1.9 - log_sum_exp(&logits))).abs()
+                < 1e-6
+        );
+    }
+
+    #[test]
+    fn same_seed_same_draws() {
+        let logits: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32 / 10.0).collect();
+        let params = SamplingParams {
+            top_k: 50,
+            top_p: 0.9,
+            temperature: 0.7,
+            seed: 99,
+            ..p()
+        };
+        let mut s = SamplerScratch::default();
+        let a: Vec<u32> = (0..100)
+            .map(|d| sample(&logits, &params, &[], d, &mut s).id)
+            .collect();
+        let b: Vec<u32> = (0..100)
+            .map(|d| sample(&logits, &params, &[], d, &mut s).id)
+            .collect();
+        assert_eq!(a, b);
+        assert!(a.iter().any(|&x| x != a[0]));
+    }
+}
