@@ -5,5 +5,6 @@
 //! CUDA through `llorch-cuda`). It implements `llorch_core::WorkerExecutor`
 //! in process and behind `worker-orcd`.
 
+pub mod cpu;
 pub mod gguf;
 pub mod sampling;

@@ -1,0 +1,125 @@
+//! Matrix products on all cores, weights read straight from their GGUF blocks.
+//!
+//! Work is split over output features only, never over the reduction, so every
+//! output value is computed by the same sequence of operations whatever the batch
+//! size or thread count (SYS-0003).
+
+use rayon::prelude::*;
+
+use super::qdot::{QuantRow, WeightFormat, dot_row_f, dot_row_q};
+
+/// A weight matrix in its GGUF encoding: `rows` output features of `cols` inputs each.
+#[derive(Debug, Clone, Copy)]
+pub struct QMatrix<'a> {
+    /// Encoding of the rows.
+    pub fmt: WeightFormat,
+    /// Output features.
+    pub rows: usize,
+    /// Inputs per feature (the reduction length).
+    pub cols: usize,
+    /// `rows * fmt.row_bytes(cols)` bytes.
+    pub data: &'a [u8],
+}
+
+impl<'a> QMatrix<'a> {
+    /// The bytes of output feature `j`.
+    #[inline(always)]
+    pub fn row(&self, j: usize) -> &'a [u8] {
+        let rb = self.fmt.row_bytes(self.cols);
+        &self.data[j * rb..(j + 1) * rb]
+    }
+}
+
+/// Activation rows prepared for a product: as floats and, when needed, quantized.
+#[derive(Debug, Default)]
+pub struct Activations {
+    /// Row length.
+    pub cols: usize,
+    /// `rows * cols` floats.
+    pub f: Vec<f32>,
+    /// The same rows quantized per 32 values (filled on demand).
+    pub q: Vec<QuantRow>,
+    quantized: bool,
+}
+
+impl Activations {
+    /// Loads `rows` rows of length `cols` from `x`.
+    pub fn load(&mut self, x: &[f32], cols: usize) {
+        self.cols = cols;
+        self.f.clear();
+        self.f.extend_from_slice(x);
+        self.quantized = false;
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.f.len().checked_div(self.cols).unwrap_or(0)
+    }
+
+    fn ensure_quantized(&mut self) {
+        if self.quantized {
+            return;
+        }
+        let rows = self.rows();
+        self.q.resize_with(rows, QuantRow::default);
+        let cols = self.cols;
+        self.q
+            .par_iter_mut()
+            .zip(self.f.par_chunks(cols))
+            .for_each(|(q, x)| q.quantize(x));
+        self.quantized = true;
+    }
+}
+
+/// Features per parallel task.
+fn chunk_features(n: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    (n / (threads * 8)).clamp(4, 256).min(n.max(1))
+}
+
+/// `out[r][j] = Σ_k w[j][k] · x[r][k]` for every activation row `r` and feature `j`.
+///
+/// `out` holds `x.rows() * w.rows` values, row-major; `tmp` is scratch.
+pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mut Vec<f32>) {
+    let rows = x.rows();
+    let n = w.rows;
+    if w.fmt.is_quantized() {
+        x.ensure_quantized();
+    }
+    out.clear();
+    out.resize(rows * n, 0.0);
+    if rows == 0 || n == 0 {
+        return;
+    }
+    let chunk = chunk_features(n);
+    let x: &Activations = x;
+    // Feature-major tile: t[j * rows + r]; a task owns whole features.
+    let target: &mut Vec<f32> = if rows == 1 { out } else { tmp };
+    target.clear();
+    target.resize(rows * n, 0.0);
+    target
+        .par_chunks_mut(chunk * rows)
+        .enumerate()
+        .for_each(|(c, tile)| {
+            let j0 = c * chunk;
+            for (dj, per_row) in tile.chunks_mut(rows).enumerate() {
+                let wr = w.row(j0 + dj);
+                if w.fmt.is_quantized() {
+                    for (r, o) in per_row.iter_mut().enumerate() {
+                        *o = dot_row_q(w.fmt, wr, &x.q[r]);
+                    }
+                } else {
+                    for (r, o) in per_row.iter_mut().enumerate() {
+                        *o = dot_row_f(w.fmt, wr, &x.f[r * x.cols..(r + 1) * x.cols]);
+                    }
+                }
+            }
+        });
+    if rows > 1 {
+        for j in 0..n {
+            for r in 0..rows {
+                out[r * n + j] = tmp[j * rows + r];
+            }
+        }
+    }
+}

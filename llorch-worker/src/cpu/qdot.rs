@@ -1,0 +1,402 @@
+//! Dot products straight from GGUF blocks, against activations quantized to 8 bits.
+//!
+//! Activations are quantized per 32 values ([`QuantRow`]); each weight block is
+//! unpacked to `i8` and multiplied with integer arithmetic, then scaled once per
+//! block. A row's result is a sum over blocks in index order, so it is the same
+//! whatever else is in the batch (SYS-0003). Float weights (F32/F16/BF16) use a
+//! plain f32 dot with 8 fixed lanes.
+
+use half::{bf16, f16};
+
+/// Values per activation block.
+pub const QK: usize = 32;
+
+/// Weight formats the CPU kernels multiply from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// 32-bit floats.
+    F32,
+    /// IEEE half floats.
+    F16,
+    /// bfloat16.
+    Bf16,
+    /// 32 values, f16 scale, 8-bit quants.
+    Q8_0,
+    /// 32 values, f16 scale, 4-bit quants offset by 8.
+    Q4_0,
+    /// 32 values, f16 scale and min, 4-bit quants.
+    Q4_1,
+    /// 32 values, f16 scale, 5-bit quants offset by 16.
+    Q5_0,
+    /// 32 values, f16 scale and min, 5-bit quants.
+    Q5_1,
+    /// 256 values: 8 sub-blocks with 6-bit scales and mins, 4-bit quants.
+    Q4K,
+    /// 256 values: as Q4_K with a fifth bit.
+    Q5K,
+    /// 256 values: 16 sub-blocks with 8-bit scales, 6-bit quants.
+    Q6K,
+}
+
+impl WeightFormat {
+    /// Values per block.
+    pub fn block_elems(self) -> usize {
+        match self {
+            Self::F32 | Self::F16 | Self::Bf16 => 1,
+            Self::Q8_0 | Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q5_1 => 32,
+            Self::Q4K | Self::Q5K | Self::Q6K => 256,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F16 | Self::Bf16 => 2,
+            Self::Q8_0 => 34,
+            Self::Q4_0 => 18,
+            Self::Q4_1 => 20,
+            Self::Q5_0 => 22,
+            Self::Q5_1 => 24,
+            Self::Q4K => 144,
+            Self::Q5K => 176,
+            Self::Q6K => 210,
+        }
+    }
+
+    /// Bytes of one row of `cols` values (`cols` a multiple of the block size).
+    pub fn row_bytes(self, cols: usize) -> usize {
+        cols / self.block_elems() * self.block_bytes()
+    }
+
+    /// Whether rows multiply against quantized activations.
+    pub fn is_quantized(self) -> bool {
+        !matches!(self, Self::F32 | Self::F16 | Self::Bf16)
+    }
+}
+
+/// One activation row quantized per 32 values: `x[i] ≈ d[i / 32] * q[i]`.
+#[derive(Debug, Clone, Default)]
+pub struct QuantRow {
+    /// Quantized values.
+    pub q: Vec<i8>,
+    /// Scale per block.
+    pub d: Vec<f32>,
+    /// Sum of `q` per block (for formats with a min).
+    pub sum: Vec<i32>,
+}
+
+impl QuantRow {
+    /// Quantizes `x` (length a multiple of 32) into `self`, reusing its buffers.
+    pub fn quantize(&mut self, x: &[f32]) {
+        let nb = x.len() / QK;
+        self.q.resize(x.len(), 0);
+        self.d.resize(nb, 0.0);
+        self.sum.resize(nb, 0);
+        for b in 0..nb {
+            let xs = &x[b * QK..(b + 1) * QK];
+            let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let qs = &mut self.q[b * QK..(b + 1) * QK];
+            let mut s = 0i32;
+            for (q, &v) in qs.iter_mut().zip(xs) {
+                *q = (v * id).round() as i8;
+                s += i32::from(*q);
+            }
+            self.d[b] = d;
+            self.sum[b] = s;
+        }
+    }
+}
+
+#[inline(always)]
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
+}
+
+#[inline(always)]
+fn idot(a: &[i8], b: &[i8]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .sum()
+}
+
+/// Q4_K/Q5_K scale and min of sub-block `j` (0..8) from the 12 packed bytes.
+#[inline(always)]
+fn k_scale_min(s: &[u8], j: usize) -> (f32, f32) {
+    if j < 4 {
+        (f32::from(s[j] & 63), f32::from(s[j + 4] & 63))
+    } else {
+        (
+            f32::from((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4)),
+            f32::from((s[j + 4] >> 4) | ((s[j] >> 6) << 4)),
+        )
+    }
+}
+
+/// Dot of one quantized weight row with one quantized activation row.
+#[inline(always)]
+pub fn dot_row_q(fmt: WeightFormat, w: &[u8], x: &QuantRow) -> f32 {
+    let mut acc = 0.0f32;
+    let mut u = [0i8; QK];
+    match fmt {
+        WeightFormat::Q8_0 => {
+            for (b, blk) in w.chunks_exact(34).enumerate() {
+                let q: &[i8] = bytemuck::cast_slice(&blk[2..34]);
+                let s = idot(q, &x.q[b * QK..(b + 1) * QK]);
+                acc += f16_at(blk, 0) * x.d[b] * s as f32;
+            }
+        }
+        WeightFormat::Q4_0 | WeightFormat::Q4_1 => {
+            let bb = fmt.block_bytes();
+            let qo = if fmt == WeightFormat::Q4_0 { 2 } else { 4 };
+            let off = if fmt == WeightFormat::Q4_0 { 8 } else { 0 };
+            for (b, blk) in w.chunks_exact(bb).enumerate() {
+                let qs = &blk[qo..qo + 16];
+                for j in 0..16 {
+                    u[j] = (qs[j] & 0xF) as i8 - off;
+                    u[j + 16] = (qs[j] >> 4) as i8 - off;
+                }
+                let s = idot(&u, &x.q[b * QK..(b + 1) * QK]) as f32;
+                acc += f16_at(blk, 0) * x.d[b] * s;
+                if fmt == WeightFormat::Q4_1 {
+                    acc += f16_at(blk, 2) * x.d[b] * x.sum[b] as f32;
+                }
+            }
+        }
+        WeightFormat::Q5_0 | WeightFormat::Q5_1 => {
+            let bb = fmt.block_bytes();
+            let (ho, qo, off) = if fmt == WeightFormat::Q5_0 {
+                (2, 6, 16)
+            } else {
+                (4, 8, 0)
+            };
+            for (b, blk) in w.chunks_exact(bb).enumerate() {
+                let qh = u32::from_le_bytes([blk[ho], blk[ho + 1], blk[ho + 2], blk[ho + 3]]);
+                let qs = &blk[qo..qo + 16];
+                for j in 0..16 {
+                    let h0 = ((qh >> j) & 1) as u8;
+                    let h1 = ((qh >> (j + 16)) & 1) as u8;
+                    u[j] = ((qs[j] & 0xF) | (h0 << 4)) as i8 - off;
+                    u[j + 16] = ((qs[j] >> 4) | (h1 << 4)) as i8 - off;
+                }
+                let s = idot(&u, &x.q[b * QK..(b + 1) * QK]) as f32;
+                acc += f16_at(blk, 0) * x.d[b] * s;
+                if fmt == WeightFormat::Q5_1 {
+                    acc += f16_at(blk, 2) * x.d[b] * x.sum[b] as f32;
+                }
+            }
+        }
+        WeightFormat::Q4K | WeightFormat::Q5K => {
+            let five = fmt == WeightFormat::Q5K;
+            let bb = fmt.block_bytes();
+            for (b, blk) in w.chunks_exact(bb).enumerate() {
+                let d = f16_at(blk, 0);
+                let dmin = f16_at(blk, 2);
+                let sc = &blk[4..16];
+                let (qh, qs) = if five {
+                    (&blk[16..48], &blk[48..176])
+                } else {
+                    (&blk[0..0], &blk[16..144])
+                };
+                for k in 0..4 {
+                    for half in 0..2 {
+                        let j = 2 * k + half;
+                        for l in 0..32 {
+                            let byte = qs[32 * k + l];
+                            let mut v = if half == 0 { byte & 0xF } else { byte >> 4 };
+                            if five {
+                                v |= ((qh[l] >> j) & 1) << 4;
+                            }
+                            u[l] = v as i8;
+                        }
+                        let xb = b * 8 + j;
+                        let (s, m) = k_scale_min(sc, j);
+                        let dot = idot(&u, &x.q[xb * QK..(xb + 1) * QK]) as f32;
+                        acc += d * s * x.d[xb] * dot - dmin * m * x.d[xb] * x.sum[xb] as f32;
+                    }
+                }
+            }
+        }
+        WeightFormat::Q6K => {
+            for (b, blk) in w.chunks_exact(210).enumerate() {
+                let (ql, qh) = (&blk[0..128], &blk[128..192]);
+                let sc: &[i8] = bytemuck::cast_slice(&blk[192..208]);
+                let d = f16_at(blk, 208);
+                for n in 0..2 {
+                    for g in 0..4 {
+                        for l in 0..32 {
+                            let lo = ql[64 * n + l + if g % 2 == 1 { 32 } else { 0 }];
+                            let lo = if g < 2 { lo & 0xF } else { lo >> 4 };
+                            let hi = (qh[32 * n + l] >> (2 * g)) & 3;
+                            u[l] = (lo | (hi << 4)) as i8 - 32;
+                        }
+                        let xb = b * 8 + 4 * n + g;
+                        let xq = &x.q[xb * QK..(xb + 1) * QK];
+                        let s0 = idot(&u[..16], &xq[..16]) * i32::from(sc[8 * n + 2 * g]);
+                        let s1 = idot(&u[16..], &xq[16..]) * i32::from(sc[8 * n + 2 * g + 1]);
+                        acc += d * x.d[xb] * (s0 + s1) as f32;
+                    }
+                }
+            }
+        }
+        WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16 => {}
+    }
+    acc
+}
+
+/// Dot of one float weight row with an f32 activation row, in 8 fixed lanes.
+#[inline(always)]
+pub fn dot_row_f(fmt: WeightFormat, w: &[u8], x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let mut buf = [0.0f32; 8];
+    let width = match fmt {
+        WeightFormat::F32 => 4,
+        _ => 2,
+    };
+    for (c, (wb, xs)) in w.chunks_exact(8 * width).zip(x.chunks_exact(8)).enumerate() {
+        let _ = c;
+        for (i, v) in buf.iter_mut().enumerate() {
+            let at = i * width;
+            *v = match fmt {
+                WeightFormat::F32 => {
+                    f32::from_le_bytes([wb[at], wb[at + 1], wb[at + 2], wb[at + 3]])
+                }
+                WeightFormat::Bf16 => {
+                    bf16::from_bits(u16::from_le_bytes([wb[at], wb[at + 1]])).to_f32()
+                }
+                _ => f16::from_bits(u16::from_le_bytes([wb[at], wb[at + 1]])).to_f32(),
+            };
+        }
+        for l in 0..8 {
+            lanes[l] += buf[l] * xs[l];
+        }
+    }
+    // Tail (rows not a multiple of 8).
+    let done = x.len() / 8 * 8;
+    let mut tail = 0.0f32;
+    for i in done..x.len() {
+        let at = i * width;
+        let v = match fmt {
+            WeightFormat::F32 => f32::from_le_bytes([w[at], w[at + 1], w[at + 2], w[at + 3]]),
+            WeightFormat::Bf16 => bf16::from_bits(u16::from_le_bytes([w[at], w[at + 1]])).to_f32(),
+            _ => f16::from_bits(u16::from_le_bytes([w[at], w[at + 1]])).to_f32(),
+        };
+        tail += v * x[i];
+    }
+    ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
+        + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format_of(name: &str) -> Option<WeightFormat> {
+        Some(match name {
+            "F32" => WeightFormat::F32,
+            "F16" => WeightFormat::F16,
+            "BF16" => WeightFormat::Bf16,
+            "Q8_0" => WeightFormat::Q8_0,
+            "Q4_0" => WeightFormat::Q4_0,
+            "Q4_1" => WeightFormat::Q4_1,
+            "Q5_0" => WeightFormat::Q5_0,
+            "Q5_1" => WeightFormat::Q5_1,
+            "Q4_K" => WeightFormat::Q4K,
+            "Q5_K" => WeightFormat::Q5K,
+            "Q6_K" => WeightFormat::Q6K,
+            _ => return None,
+        })
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// A one-hot activation picks one weight: the kernels must reproduce llama.cpp's
+    /// dequantized value of every element (vectors from `scripts/gen_quant_vectors.py`).
+    #[test]
+    fn one_hot_dots_reproduce_reference_dequantization() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/quant_vectors.json")).unwrap();
+        let mut checked = 0;
+        for case in v["cases"].as_array().unwrap() {
+            let Some(fmt) = format_of(case["type"].as_str().unwrap()) else {
+                continue;
+            };
+            let mut raw = hex(case["raw_hex"].as_str().unwrap());
+            let mut want: Vec<f32> = case["dequant_f32_bits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| f32::from_bits(b.as_u64().unwrap() as u32))
+                .collect();
+            let n = want.len();
+            assert_eq!(raw.len(), fmt.row_bytes(n));
+            if !fmt.is_quantized() {
+                // One-hot products multiply the other elements by 0: keep them finite.
+                let w = fmt.block_bytes();
+                for (i, y) in want.iter_mut().enumerate() {
+                    if !y.is_finite() {
+                        *y = 0.0;
+                        raw[i * w..(i + 1) * w].fill(0);
+                    }
+                }
+            }
+            let mut q = QuantRow::default();
+            let mut x = vec![0.0f32; n];
+            for i in 0..n {
+                x.fill(0.0);
+                x[i] = 1.0;
+                let got = if fmt.is_quantized() {
+                    q.quantize(&x);
+                    dot_row_q(fmt, &raw, &q)
+                } else {
+                    dot_row_f(fmt, &raw, &x)
+                };
+                let tol = (1e-5 * want[i].abs()).max(1e-7);
+                assert!(
+                    (got - want[i]).abs() <= tol,
+                    "{fmt:?} element {i}: got {got}, want {}",
+                    want[i]
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 2000, "{checked}");
+    }
+
+    #[test]
+    fn quantized_dot_tracks_the_float_dot() {
+        // Q8_0 weights equal to a known pattern; activation quantization error only.
+        let n = 256;
+        let w: Vec<f32> = (0..n)
+            .map(|i| ((i * 7 % 23) as f32 - 11.0) / 11.0)
+            .collect();
+        let x: Vec<f32> = (0..n).map(|i| ((i * 13 % 17) as f32 - 8.0) / 3.0).collect();
+        let mut raw = Vec::new();
+        for b in w.chunks(32) {
+            let amax = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            raw.extend_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+            for v in b {
+                raw.push((v / d).round() as i8 as u8);
+            }
+        }
+        let exact: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
+        let magnitude: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+        let mut q = QuantRow::default();
+        q.quantize(&x);
+        let got = dot_row_q(WeightFormat::Q8_0, &raw, &q);
+        assert!(
+            (got - exact).abs() < 1e-3 * magnitude,
+            "{got} vs {exact} ({magnitude})"
+        );
+    }
+}
