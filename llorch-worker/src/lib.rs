@@ -8,3 +8,5 @@
 pub mod cpu;
 pub mod gguf;
 pub mod sampling;
+pub mod demo;
+pub mod quant;
