@@ -5,8 +5,12 @@
 //! CUDA through `llorch-cuda`). It implements `llorch_core::WorkerExecutor`
 //! in process and behind `worker-orcd`.
 
+pub mod backend;
 pub mod cpu;
-pub mod gguf;
-pub mod sampling;
 pub mod demo;
+pub mod forcing;
+pub mod gguf;
+pub mod kv;
+pub mod model;
 pub mod quant;
+pub mod sampling;

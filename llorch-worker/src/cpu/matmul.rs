@@ -39,7 +39,10 @@ pub struct Activations {
     pub f: Vec<f32>,
     /// The same rows quantized per 32 values (filled on demand).
     pub q: Vec<QuantRow>,
+    /// The same rows quantized per 256 values for k-quant weights (filled on demand).
+    pub qk: Vec<QuantRow>,
     quantized: bool,
+    quantized_k: bool,
 }
 
 impl Activations {
@@ -49,6 +52,7 @@ impl Activations {
         self.f.clear();
         self.f.extend_from_slice(x);
         self.quantized = false;
+        self.quantized_k = false;
     }
 
     /// Number of rows.
@@ -56,18 +60,30 @@ impl Activations {
         self.f.len().checked_div(self.cols).unwrap_or(0)
     }
 
-    fn ensure_quantized(&mut self) {
-        if self.quantized {
-            return;
-        }
+    /// Quantizes the rows as `fmt`'s products need; returns the quantized rows.
+    fn quantized_for(&mut self, fmt: WeightFormat) -> &[QuantRow] {
         let rows = self.rows();
-        self.q.resize_with(rows, QuantRow::default);
         let cols = self.cols;
-        self.q
-            .par_iter_mut()
-            .zip(self.f.par_chunks(cols))
-            .for_each(|(q, x)| q.quantize(x));
-        self.quantized = true;
+        let k = fmt.uses_k_activations();
+        let (done, q) = if k {
+            (&mut self.quantized_k, &mut self.qk)
+        } else {
+            (&mut self.quantized, &mut self.q)
+        };
+        if !*done {
+            q.resize_with(rows, QuantRow::default);
+            q.par_iter_mut()
+                .zip(self.f.par_chunks(cols))
+                .for_each(|(q, x)| {
+                    if k {
+                        q.quantize_k(x);
+                    } else {
+                        q.quantize(x);
+                    }
+                });
+            *done = true;
+        }
+        q
     }
 }
 
@@ -84,7 +100,7 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
     let rows = x.rows();
     let n = w.rows;
     if w.fmt.is_quantized() {
-        x.ensure_quantized();
+        x.quantized_for(w.fmt);
     }
     out.clear();
     out.resize(rows * n, 0.0);
@@ -93,6 +109,11 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
     }
     let chunk = chunk_features(n);
     let x: &Activations = x;
+    let xq = if w.fmt.uses_k_activations() {
+        &x.qk
+    } else {
+        &x.q
+    };
     // Feature-major tile: t[j * rows + r]; a task owns whole features.
     let target: &mut Vec<f32> = if rows == 1 { out } else { tmp };
     target.clear();
@@ -106,7 +127,7 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
                 let wr = w.row(j0 + dj);
                 if w.fmt.is_quantized() {
                     for (r, o) in per_row.iter_mut().enumerate() {
-                        *o = dot_row_q(w.fmt, wr, &x.q[r]);
+                        *o = dot_row_q(w.fmt, wr, &xq[r]);
                     }
                 } else {
                     for (r, o) in per_row.iter_mut().enumerate() {

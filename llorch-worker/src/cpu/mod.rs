@@ -1,4 +1,9 @@
-//! The CPU compute backend: SIMD-friendly kernels on quantized blocks, all cores.
+//! The CPU compute backend: kernels on quantized blocks, all cores.
 
+pub mod attention;
+mod backend;
 pub mod matmul;
+pub mod ops;
 pub mod qdot;
+
+pub use backend::CpuBackend;

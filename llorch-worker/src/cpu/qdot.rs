@@ -69,6 +69,11 @@ impl WeightFormat {
         cols / self.block_elems() * self.block_bytes()
     }
 
+    /// Whether rows multiply against activations quantized per 256 (`Q8_K`).
+    pub fn uses_k_activations(self) -> bool {
+        matches!(self, Self::Q4K | Self::Q5K | Self::Q6K)
+    }
+
     /// Whether rows multiply against quantized activations.
     pub fn is_quantized(self) -> bool {
         !matches!(self, Self::F32 | Self::F16 | Self::Bf16)
@@ -87,25 +92,60 @@ pub struct QuantRow {
 }
 
 impl QuantRow {
-    /// Quantizes `x` (length a multiple of 32) into `self`, reusing its buffers.
+    /// Quantizes `x` (length a multiple of 32) per 32 values, as llama.cpp's `Q8_0`
+    /// activations: the scale is stored rounded to f16.
     pub fn quantize(&mut self, x: &[f32]) {
-        let nb = x.len() / QK;
-        self.q.resize(x.len(), 0);
-        self.d.resize(nb, 0.0);
-        self.sum.resize(nb, 0);
-        for b in 0..nb {
-            let xs = &x[b * QK..(b + 1) * QK];
+        self.resize(x.len());
+        for (b, xs) in x.chunks_exact(QK).enumerate() {
             let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
             let qs = &mut self.q[b * QK..(b + 1) * QK];
-            let mut s = 0i32;
             for (q, &v) in qs.iter_mut().zip(xs) {
                 *q = (v * id).round() as i8;
-                s += i32::from(*q);
             }
-            self.d[b] = d;
-            self.sum[b] = s;
+            self.d[b] = f16::from_f32(d).to_f32();
+        }
+        self.sums();
+    }
+
+    /// Quantizes `x` (length a multiple of 256) per 256 values, as llama.cpp's `Q8_K`
+    /// activations of k-quant products: one scale per 256, round half to even.
+    pub fn quantize_k(&mut self, x: &[f32]) {
+        self.resize(x.len());
+        for (b, xs) in x.chunks_exact(256).enumerate() {
+            let (mut max, mut amax) = (0.0f32, 0.0f32);
+            for &v in xs {
+                if v.abs() > amax {
+                    amax = v.abs();
+                    max = v;
+                }
+            }
+            let qs = &mut self.q[b * 256..(b + 1) * 256];
+            let d = if amax == 0.0 {
+                qs.fill(0);
+                0.0
+            } else {
+                let iscale = -127.0 / max;
+                for (q, &v) in qs.iter_mut().zip(xs) {
+                    *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+                }
+                1.0 / iscale
+            };
+            self.d[b * 8..(b + 1) * 8].fill(d);
+        }
+        self.sums();
+    }
+
+    fn resize(&mut self, n: usize) {
+        self.q.resize(n, 0);
+        self.d.resize(n / QK, 0.0);
+        self.sum.resize(n / QK, 0);
+    }
+
+    fn sums(&mut self) {
+        for (s, qs) in self.sum.iter_mut().zip(self.q.chunks_exact(QK)) {
+            *s = qs.iter().map(|&v| i32::from(v)).sum();
         }
     }
 }
@@ -247,45 +287,35 @@ pub fn dot_row_q(fmt: WeightFormat, w: &[u8], x: &QuantRow) -> f32 {
     acc
 }
 
-/// Dot of one float weight row with an f32 activation row, in 8 fixed lanes.
+#[inline(always)]
+fn float_at(fmt: WeightFormat, w: &[u8], i: usize) -> f32 {
+    match fmt {
+        WeightFormat::F32 => {
+            f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]])
+        }
+        WeightFormat::Bf16 => {
+            bf16::from_bits(u16::from_le_bytes([w[2 * i], w[2 * i + 1]])).to_f32()
+        }
+        _ => f16::from_bits(u16::from_le_bytes([w[2 * i], w[2 * i + 1]])).to_f32(),
+    }
+}
+
+/// Dot of one float weight row with an f32 activation row, in 8 fixed lanes
+/// (the same order as [`crate::cpu::attention::dot8`]).
 #[inline(always)]
 pub fn dot_row_f(fmt: WeightFormat, w: &[u8], x: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
-    let mut buf = [0.0f32; 8];
-    let width = match fmt {
-        WeightFormat::F32 => 4,
-        _ => 2,
-    };
-    for (c, (wb, xs)) in w.chunks_exact(8 * width).zip(x.chunks_exact(8)).enumerate() {
-        let _ = c;
-        for (i, v) in buf.iter_mut().enumerate() {
-            let at = i * width;
-            *v = match fmt {
-                WeightFormat::F32 => {
-                    f32::from_le_bytes([wb[at], wb[at + 1], wb[at + 2], wb[at + 3]])
-                }
-                WeightFormat::Bf16 => {
-                    bf16::from_bits(u16::from_le_bytes([wb[at], wb[at + 1]])).to_f32()
-                }
-                _ => f16::from_bits(u16::from_le_bytes([wb[at], wb[at + 1]])).to_f32(),
-            };
-        }
-        for l in 0..8 {
-            lanes[l] += buf[l] * xs[l];
+    let full = x.len() / 8 * 8;
+    for (c, xs) in x[..full].chunks_exact(8).enumerate() {
+        for (l, (acc, &xv)) in lanes.iter_mut().zip(xs).enumerate() {
+            *acc += float_at(fmt, w, 8 * c + l) * xv;
         }
     }
-    // Tail (rows not a multiple of 8).
-    let done = x.len() / 8 * 8;
-    let mut tail = 0.0f32;
-    for i in done..x.len() {
-        let at = i * width;
-        let v = match fmt {
-            WeightFormat::F32 => f32::from_le_bytes([w[at], w[at + 1], w[at + 2], w[at + 3]]),
-            WeightFormat::Bf16 => bf16::from_bits(u16::from_le_bytes([w[at], w[at + 1]])).to_f32(),
-            _ => f16::from_bits(u16::from_le_bytes([w[at], w[at + 1]])).to_f32(),
-        };
-        tail += v * x[i];
-    }
+    let tail: f32 = x[full..]
+        .iter()
+        .enumerate()
+        .map(|(i, &xv)| float_at(fmt, w, full + i) * xv)
+        .sum();
     ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
         + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
         + tail
@@ -355,7 +385,11 @@ mod tests {
                 x.fill(0.0);
                 x[i] = 1.0;
                 let got = if fmt.is_quantized() {
-                    q.quantize(&x);
+                    if fmt.uses_k_activations() {
+                        q.quantize_k(&x);
+                    } else {
+                        q.quantize(&x);
+                    }
                     dot_row_q(fmt, &raw, &q)
                 } else {
                     dot_row_f(fmt, &raw, &x)
