@@ -8,3 +8,4 @@
 pub mod demo;
 pub mod gguf;
 pub mod quant;
+pub mod synth;
