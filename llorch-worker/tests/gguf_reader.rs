@@ -237,9 +237,9 @@ fn huge_counts_are_refused_before_allocating() {
     assert!(
         matches!(
             e,
-            GgufError::TooLarge {
-                value: 1000,
-                limit: 0,
+            GgufError::Truncated {
+                needed: 33000,
+                available: 0,
                 ..
             }
         ),

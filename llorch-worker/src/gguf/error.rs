@@ -18,8 +18,10 @@ pub enum GgufError {
     /// Writing to a stream failed.
     #[error("write failed: {0}")]
     Write(#[source] std::io::Error),
-    /// The file ends before a field is complete.
-    #[error("truncated file: {what} at byte {offset} needs {needed} bytes, only {available} left")]
+    /// The file ends before a field is complete (or a count promises more than the file holds).
+    #[error(
+        "truncated or corrupt file: {what} at byte {offset} needs {needed} bytes, only {available} left"
+    )]
     Truncated {
         /// The field being read.
         what: String,
@@ -31,7 +33,7 @@ pub enum GgufError {
         available: u64,
     },
     /// The file does not start with `GGUF`.
-    #[error("not a GGUF file: magic is {found:02x?}, expected \"GGUF\"")]
+    #[error("not a GGUF file: it starts with b\"{}\", not b\"GGUF\"", .found.escape_ascii())]
     BadMagic {
         /// The first four bytes.
         found: [u8; 4],

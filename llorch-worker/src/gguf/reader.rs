@@ -93,7 +93,8 @@ fn min_value_size(type_id: u32) -> Option<u64> {
     })
 }
 
-/// Checks `count × unit ≤ min(remaining, cap)`; the error names `what` at `offset`.
+/// Checks `count ≤ cap` ([`GgufError::TooLarge`]) and `count × unit ≤ remaining`
+/// ([`GgufError::Truncated`]); the error names `what` at `offset`.
 pub(crate) fn check_count(
     what: &dyn Fn() -> String,
     offset: u64,
@@ -110,13 +111,12 @@ pub(crate) fn check_count(
             limit: cap,
         });
     }
-    let by_bytes = remaining / unit.max(1);
-    if count > by_bytes {
-        return Err(GgufError::TooLarge {
-            what: what(),
+    if count > remaining / unit.max(1) {
+        return Err(GgufError::Truncated {
+            what: format!("{} = {count} (at least {unit} bytes each)", what()),
             offset,
-            value: count,
-            limit: by_bytes,
+            needed: count.saturating_mul(unit),
+            available: remaining,
         });
     }
     Ok(())
