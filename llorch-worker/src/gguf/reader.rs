@@ -182,7 +182,7 @@ pub(crate) fn parse_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<(Metadata,
             });
         }
         let type_at = c.pos();
-        let type_id = c.u32(&|| format!("value type of key \"{key}\""))?;
+        let type_id = c.u32(&|| format!("value type of key {key:?}"))?;
         let value = if type_id == vt::ARRAY {
             parse_array(c, &key, &mut elements_left)?
         } else {
@@ -215,7 +215,7 @@ fn parse_array(
     elements_left: &mut u64,
 ) -> Result<MetaValue, GgufError> {
     let type_at = c.pos();
-    let elem_type = c.u32(&|| format!("array element type of key \"{key}\""))?;
+    let elem_type = c.u32(&|| format!("array element type of key {key:?}"))?;
     if elem_type == vt::ARRAY {
         return Err(GgufError::NestedArray {
             key: key.into(),
@@ -230,9 +230,9 @@ fn parse_array(
         });
     };
     let len_at = c.pos();
-    let n = c.u64(&|| format!("array length of key \"{key}\""))?;
+    let n = c.u64(&|| format!("array length of key {key:?}"))?;
     check_count(
-        &|| format!("array length of key \"{key}\""),
+        &|| format!("array length of key {key:?}"),
         len_at,
         n,
         unit,
@@ -258,7 +258,7 @@ fn parse_scalar(
     type_id: u32,
     type_at: u64,
 ) -> Result<MetaValue, GgufError> {
-    let what = || format!("value of key \"{key}\"");
+    let what = || format!("value of key {key:?}");
     Ok(match type_id {
         vt::U8 => MetaValue::U8(c.u8(&what)?),
         vt::I8 => MetaValue::I8(c.u8(&what)? as i8),
