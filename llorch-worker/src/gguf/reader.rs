@@ -28,8 +28,9 @@ pub mod limits {
     pub const MAX_KEY_LEN: u64 = 1 << 16;
     /// Longest string value, in bytes.
     pub const MAX_STRING_LEN: u64 = 1 << 26;
-    /// Most array elements in all of the metadata together.
-    pub const MAX_METADATA_ELEMENTS: u64 = 1 << 24;
+    /// Most array elements in all of the metadata together (4 Mi: at most
+    /// 128 MiB of parsed values; real vocabularies need under 1 Mi).
+    pub const MAX_METADATA_ELEMENTS: u64 = 1 << 22;
     /// Longest tensor name, in bytes (ggml's `GGML_MAX_NAME`).
     pub const MAX_TENSOR_NAME_LEN: u64 = 64;
     /// Most dimensions of a tensor (ggml's `GGML_MAX_DIMS`).
