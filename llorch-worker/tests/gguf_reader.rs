@@ -402,3 +402,10 @@ fn duplicates_overlaps_and_missing_data() {
     r.tensor("a", &[4], 0, 0);
     assert!(matches!(err(r.done()), GgufError::DataOutOfBounds { .. }));
 }
+
+#[test]
+fn files_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<GgufFile>();
+    send_sync::<llorch_worker::gguf::TensorInfo>();
+}
