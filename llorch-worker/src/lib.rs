@@ -14,3 +14,4 @@ pub mod kv;
 pub mod model;
 pub mod quant;
 pub mod sampling;
+pub mod synth;

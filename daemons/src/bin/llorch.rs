@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
 use llorch_core::{ErrorCode, ModelRef};
-use llorch_daemons::fail;
+use llorch_daemons::{fail, inspect, parse_args};
 
 /// llama-orch: serve GGUF models on NVIDIA GPUs, from one box to a fleet.
 #[derive(Parser)]
@@ -28,11 +29,38 @@ enum Command {
     },
     /// Lists the stable error codes with their HTTP status and retriable flag.
     ErrorCodes,
+    /// Shows what a GGUF file holds: architecture, parameters, context length,
+    /// tensor types and counts, metadata and the tensor table.
+    Inspect {
+        /// The GGUF file.
+        path: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = match parse_args("llorch") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     match cli.command {
+        Command::Inspect { path, json } => match inspect::inspect(&path, json) {
+            Ok(mut out) => {
+                if json {
+                    out.push('\n');
+                }
+                // A closed pipe (`| head`) is not an error of ours: no panic, exit 0.
+                use std::io::Write as _;
+                let _ = std::io::stdout().lock().write_all(out.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => match e {
+                llorch_worker::gguf::GgufError::Io { .. } => fail("llorch inspect", e),
+                _ => fail("llorch inspect", format!("{}: {e}", path.display())),
+            },
+        },
         Command::Ref {
             reference,
             cache_dir,
