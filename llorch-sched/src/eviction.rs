@@ -1,0 +1,221 @@
+//! Eviction: which workers to stop to make room (ORCH-1050..1052).
+//!
+//! Candidates are serving workers that are not pinned and have been idle at least
+//! [`EvictionConfig::min_idle_ms`] (an anti-thrash guard). A candidate with jobs in
+//! flight is never killed: its action is [`VictimAction::Drain`] (finish jobs, take no
+//! new ones, then stop); an idle one gets [`VictimAction::Stop`]. Idle candidates are
+//! taken before busy ones; within each group the policy orders them:
+//! - [`EvictionPolicy::Lru`]: least recently dispatched to first.
+//! - [`EvictionPolicy::Lfu`]: fewest jobs served first, then least recent.
+//! - [`EvictionPolicy::Manual`]: only the workers the operator listed, in that order.
+//! - [`EvictionPolicy::CostAware`]: smallest `load_time_ms × vram_used / (1 + idle_ms)`
+//!   first: the memory-time a reload would waste, discounted by how long the worker
+//!   has been idle (unmeasured load times count as [`EvictionConfig::default_load_ms`]).
+
+use std::cmp::Ordering;
+
+use llorch_core::WorkerId;
+
+use crate::snapshot::{ClusterSnapshot, WorkerView};
+use crate::tick::Tick;
+
+/// The eviction policy (ORCH-1050).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EvictionPolicy {
+    /// Least recently used.
+    Lru,
+    /// Least frequently used.
+    Lfu,
+    /// Only operator-named workers.
+    Manual,
+    /// Cheapest to reload per idle time: load time × memory.
+    CostAware,
+}
+
+impl EvictionPolicy {
+    /// The config label: `lru`, `lfu`, `manual`, `cost-aware`.
+    pub fn label(self) -> &'static str {
+        match self {
+            EvictionPolicy::Lru => "lru",
+            EvictionPolicy::Lfu => "lfu",
+            EvictionPolicy::Manual => "manual",
+            EvictionPolicy::CostAware => "cost-aware",
+        }
+    }
+}
+
+/// Eviction settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvictionConfig {
+    /// The policy.
+    pub policy: EvictionPolicy,
+    /// A worker used less than this many milliseconds ago is not a candidate.
+    pub min_idle_ms: u64,
+    /// Load time assumed for workers whose load was not measured, milliseconds.
+    pub default_load_ms: u64,
+}
+
+impl Default for EvictionConfig {
+    fn default() -> Self {
+        Self {
+            policy: EvictionPolicy::Lru,
+            min_idle_ms: 5_000,
+            default_load_ms: 30_000,
+        }
+    }
+}
+
+/// What to do with a victim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VictimAction {
+    /// Idle: stop it now.
+    Stop,
+    /// Jobs in flight: drain it (it stops once its jobs end). Never killed (ORCH-1052).
+    Drain,
+}
+
+/// One worker to evict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Victim {
+    /// Index into [`ClusterSnapshot::workers`].
+    pub worker: usize,
+    /// Stop or drain.
+    pub action: VictimAction,
+}
+
+/// Victims on one GPU that free enough memory for a start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvictionPlan {
+    /// Index of the GPU.
+    pub gpu: usize,
+    /// Workers to stop or drain, in order.
+    pub victims: Vec<Victim>,
+}
+
+impl EvictionPlan {
+    /// Whether the plan drains a busy worker (room comes only after its jobs end).
+    pub fn needs_drain(&self) -> bool {
+        self.victims.iter().any(|v| v.action == VictimAction::Drain)
+    }
+}
+
+/// A worker has jobs in flight (by the orchestrator's count or the pool's slots).
+pub fn is_busy(w: &WorkerView) -> bool {
+    w.active_jobs > 0 || w.free_slots < w.slots_total
+}
+
+/// Whether a worker may be evicted at `now` (never a pinned one, ORCH-1050).
+pub fn is_candidate(w: &WorkerView, cfg: &EvictionConfig, manual: &[WorkerId], now: Tick) -> bool {
+    !w.pinned
+        && w.is_serving()
+        && now.since(w.last_used) >= cfg.min_idle_ms
+        && (cfg.policy != EvictionPolicy::Manual || manual.contains(&w.id))
+}
+
+fn compare(
+    a: &WorkerView,
+    b: &WorkerView,
+    cfg: &EvictionConfig,
+    manual: &[WorkerId],
+    now: Tick,
+) -> Ordering {
+    let by_policy = match cfg.policy {
+        EvictionPolicy::Lru => a.last_used.cmp(&b.last_used),
+        EvictionPolicy::Lfu => a
+            .jobs_served
+            .cmp(&b.jobs_served)
+            .then(a.last_used.cmp(&b.last_used)),
+        EvictionPolicy::Manual => {
+            let pos = |w: &WorkerView| manual.iter().position(|m| m == &w.id);
+            pos(a).cmp(&pos(b))
+        }
+        EvictionPolicy::CostAware => {
+            let score = |w: &WorkerView| {
+                let load = u128::from(w.load_time_ms.unwrap_or(cfg.default_load_ms));
+                load * u128::from(w.vram_used) / (1 + u128::from(now.since(w.last_used)))
+            };
+            score(a).cmp(&score(b))
+        }
+    };
+    is_busy(a).cmp(&is_busy(b)).then(by_policy)
+}
+
+/// All candidates in eviction order: idle before busy, then by policy, then index.
+pub fn rank(
+    snapshot: &ClusterSnapshot,
+    cfg: &EvictionConfig,
+    manual: &[WorkerId],
+    now: Tick,
+) -> Vec<Victim> {
+    rank_among(snapshot, 0..snapshot.workers.len(), cfg, manual, now)
+}
+
+fn rank_among(
+    snapshot: &ClusterSnapshot,
+    workers: impl Iterator<Item = usize>,
+    cfg: &EvictionConfig,
+    manual: &[WorkerId],
+    now: Tick,
+) -> Vec<Victim> {
+    let ws = &snapshot.workers;
+    let mut ix: Vec<usize> = workers
+        .filter(|&i| is_candidate(&ws[i], cfg, manual, now))
+        .collect();
+    ix.sort_by(|&a, &b| compare(&ws[a], &ws[b], cfg, manual, now).then(a.cmp(&b)));
+    ix.into_iter()
+        .map(|worker| Victim {
+            worker,
+            action: if is_busy(&ws[worker]) {
+                VictimAction::Drain
+            } else {
+                VictimAction::Stop
+            },
+        })
+        .collect()
+}
+
+/// Victims on GPU `gpu` that bring its free memory to `need` bytes, counting memory of
+/// workers already draining there as coming back. `None` when the candidates cannot.
+pub fn plan_for_gpu(
+    snapshot: &ClusterSnapshot,
+    gpu: usize,
+    need: u64,
+    cfg: &EvictionConfig,
+    manual: &[WorkerId],
+    now: Tick,
+) -> Option<EvictionPlan> {
+    use llorch_core::wire::pool::WorkerStatus;
+    let g = snapshot.gpus.get(gpu)?;
+    let mut freed = g.available_vram.saturating_add(
+        g.workers
+            .iter()
+            .map(|&w| &snapshot.workers[w])
+            .filter(|w| w.status == WorkerStatus::Draining)
+            .map(|w| w.vram_used)
+            .sum(),
+    );
+    let mut victims = Vec::new();
+    for v in rank_among(snapshot, g.workers.iter().copied(), cfg, manual, now) {
+        if freed >= need {
+            break;
+        }
+        freed = freed.saturating_add(snapshot.workers[v.worker].vram_used);
+        victims.push(v);
+    }
+    (freed >= need).then_some(EvictionPlan { gpu, victims })
+}
+
+/// The best plan over all GPUs to make `need` bytes free: fewest drains, then fewest
+/// victims, then snapshot order. `None` when no GPU can be freed enough.
+pub fn plan(
+    snapshot: &ClusterSnapshot,
+    need: u64,
+    cfg: &EvictionConfig,
+    manual: &[WorkerId],
+    now: Tick,
+) -> Option<EvictionPlan> {
+    (0..snapshot.gpus.len())
+        .filter(|&g| snapshot.gpus[g].total_vram >= need)
+        .filter_map(|g| plan_for_gpu(snapshot, g, need, cfg, manual, now))
+        .min_by_key(|p| (p.needs_drain(), p.victims.len(), p.gpu))
+}
