@@ -267,6 +267,11 @@ impl<T> Scheduler<T> {
         &self.loads
     }
 
+    /// Nothing queued, starting or being retired: a round would do nothing.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.pending.is_empty() && self.retiring.is_empty()
+    }
+
     /// Token budgets.
     pub fn budgets(&self) -> &TokenBudgets {
         &self.budgets
