@@ -6,8 +6,9 @@
 //! 3. Workers of the model serve but are full → wait for a slot, or, when
 //!    `backlog ≥ scale_out_backlog` and a GPU fits, start another replica.
 //! 4. No worker of the model: a GPU with the memory free → [`Decision::Start`]; else
-//!    victims that free enough on one GPU → [`Decision::Evict`]; else wait while
-//!    eviction could succeed later (workers used too recently), else
+//!    victims that free enough on one GPU → [`Decision::Evict`] (the last worker of a
+//!    model used within `min_idle_ms` is spared until the job has waited that long
+//!    itself); else wait while eviction could succeed later, else
 //!    [`Decision::Reject`] `POOL_UNAVAILABLE` (no GPU is large enough, or what blocks
 //!    it is pinned). A start never exceeds a GPU's free memory.
 
@@ -41,6 +42,8 @@ pub struct DecideContext<'a> {
     pub backlog: usize,
     /// Start another replica when the backlog reaches this; `None` = never.
     pub scale_out_backlog: Option<usize>,
+    /// How long the job has waited, ms: past `min_idle_ms` the anti-thrash guard yields.
+    pub waited_ms: u64,
 }
 
 /// Why a job waits.
@@ -145,8 +148,22 @@ pub fn decide(
     if let Some(plan) = start::choose_gpu(snapshot, req.model, need, ctx.gpu_choice) {
         return Decision::Start(plan);
     }
-    if let Some(plan) = eviction::plan(snapshot, need, ctx.eviction, ctx.manual, now) {
-        return Decision::Evict(plan);
+    let guard_yields = EvictionConfig {
+        min_idle_ms: 0,
+        ..*ctx.eviction
+    };
+    let ecfg = if ctx.waited_ms >= ctx.eviction.min_idle_ms {
+        &guard_yields
+    } else {
+        ctx.eviction
+    };
+    if let Some(plan) = eviction::plan(snapshot, need, ecfg, ctx.manual, now) {
+        // No victims: memory of workers already draining will cover it.
+        return if plan.victims.is_empty() {
+            Decision::Wait(WaitReason::MemoryBusy)
+        } else {
+            Decision::Evict(plan)
+        };
     }
     if could_free_later(snapshot, need, ctx) {
         Decision::Wait(WaitReason::MemoryBusy)

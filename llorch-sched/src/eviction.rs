@@ -1,7 +1,8 @@
 //! Eviction: which workers to stop to make room (ORCH-1050..1052).
 //!
 //! Candidates are serving workers that are not pinned and have been idle at least
-//! [`EvictionConfig::min_idle_ms`] (an anti-thrash guard). A candidate with jobs in
+//! [`EvictionConfig::min_idle_ms`] (an anti-thrash guard that spares the last worker of
+//! a model, not its replicas). A candidate with jobs in
 //! flight is never killed: its action is [`VictimAction::Drain`] (finish jobs, take no
 //! new ones, then stop); an idle one gets [`VictimAction::Stop`]. Idle candidates are
 //! taken before busy ones; within each group the policy orders them:
@@ -104,12 +105,30 @@ pub fn is_busy(w: &WorkerView) -> bool {
     w.active_jobs > 0 || w.free_slots < w.slots_total
 }
 
-/// Whether a worker may be evicted at `now` (never a pinned one, ORCH-1050).
-pub fn is_candidate(w: &WorkerView, cfg: &EvictionConfig, manual: &[WorkerId], now: Tick) -> bool {
+/// Whether another serving worker holds the same model (evicting this one keeps the
+/// model available).
+pub fn is_replica(snapshot: &ClusterSnapshot, worker: usize) -> bool {
+    let w = &snapshot.workers[worker];
+    snapshot
+        .workers_for(&w.model)
+        .iter()
+        .any(|&o| o != worker && snapshot.workers[o].is_serving())
+}
+
+/// Whether a worker may be evicted at `now`: serving, never pinned (ORCH-1050), listed
+/// under the manual policy, and idle for `min_idle_ms` unless it is a replica.
+pub fn is_candidate(
+    snapshot: &ClusterSnapshot,
+    worker: usize,
+    cfg: &EvictionConfig,
+    manual: &[WorkerId],
+    now: Tick,
+) -> bool {
+    let w = &snapshot.workers[worker];
     !w.pinned
         && w.is_serving()
-        && now.since(w.last_used) >= cfg.min_idle_ms
         && (cfg.policy != EvictionPolicy::Manual || manual.contains(&w.id))
+        && (now.since(w.last_used) >= cfg.min_idle_ms || is_replica(snapshot, worker))
 }
 
 fn compare(
@@ -159,7 +178,7 @@ fn rank_among(
 ) -> Vec<Victim> {
     let ws = &snapshot.workers;
     let mut ix: Vec<usize> = workers
-        .filter(|&i| is_candidate(&ws[i], cfg, manual, now))
+        .filter(|&i| is_candidate(snapshot, i, cfg, manual, now))
         .collect();
     ix.sort_by(|&a, &b| compare(&ws[a], &ws[b], cfg, manual, now).then(a.cmp(&b)));
     ix.into_iter()

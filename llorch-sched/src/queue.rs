@@ -18,7 +18,9 @@
 //! # Fair share (optional)
 //! With [`FairShare`] on, the class (interactive or batch) is chosen as above, but within
 //! it the job comes from the tenant with the fewest *virtual tokens* served (the job's
-//! `cost_tokens` are charged when it leaves by dequeue); each tenant stays FIFO. A tenant
+//! `cost_tokens` are charged when it leaves by dequeue); each tenant stays FIFO, and a
+//! fair pick never jumps ahead of the other class's head (so interactive still goes
+//! first except where aging says otherwise). A tenant
 //! that becomes active starts at the smallest counter among active tenants, so idle time
 //! is not banked. A job that is `S` ms past its key is served in key order regardless,
 //! which keeps the bound above.
@@ -469,11 +471,20 @@ impl<T> JobQueue<T> {
             (None, None) => return None,
         };
         let head = heads[c]?;
+        // A fair pick may not jump the other class: interactive ties win, batch must be
+        // strictly older (in key terms) than the interactive head.
+        let other = keyed(1 - c).map(|(k, _)| k);
+        let within = |k: u64| match (c, other) {
+            (_, None) => true,
+            (0, Some(o)) => k <= o,
+            (_, Some(o)) => k < o,
+        };
         let chosen = match self.cfg.fair_share {
             Some(f) if key.saturating_add(f.slack_ms) > now.0 => self.tenant_fifo[c]
                 .values()
                 .filter_map(|q| self.first_accepted(q, &mut accept))
                 .filter_map(|h| self.live(h).map(|j| (h, j)))
+                .filter(|(_, j)| within(self.key(j)))
                 .min_by_key(|(h, j)| (self.vtime.get(&j.meta.tenant).copied().unwrap_or(0), h.seq))
                 .map_or(head, |(h, _)| h),
             _ => head,

@@ -17,7 +17,7 @@ use crate::admission::{
 };
 use crate::affinity::AffinityKey;
 use crate::catalog::Catalog;
-use crate::decide::{self, DecideContext, Decision};
+use crate::decide::{self, DecideContext, Decision, WaitReason};
 use crate::eviction::{EvictionConfig, VictimAction};
 use crate::placement::{PlacementConfig, PlacementRequest, PlacementState};
 use crate::queue::{JobMeta, JobQueue, PushError, QueueConfig, QueuedJob, TenantId};
@@ -462,21 +462,15 @@ impl<T> Scheduler<T> {
                 }
             }
         }
-        let backlog: HashMap<ModelRef, usize> = match self.cfg.scale_out_backlog {
-            Some(_) => self.queue.iter().fold(HashMap::new(), |mut m, j| {
-                *m.entry(j.meta.model.clone()).or_insert(0) += 1;
-                m
-            }),
-            None => HashMap::new(),
-        };
         let mut blocked: Vec<ModelRef> = Vec::new();
         while let Some(job) = self.queue.select(now, |m| !blocked.contains(&m.model)) {
+            let waited_ms = now.since(job.enqueued_at);
             let (id, model, affinity) = (
                 job.meta.id.clone(),
                 job.meta.model.clone(),
                 job.meta.affinity,
             );
-            let ctx = DecideContext {
+            let mut ctx = DecideContext {
                 catalog,
                 placement: &self.cfg.placement,
                 gpu_choice: self.cfg.gpu_choice,
@@ -484,14 +478,23 @@ impl<T> Scheduler<T> {
                 eviction: &self.cfg.eviction,
                 manual: &self.manual,
                 start_pending: self.pending.iter().any(|p| p.model == model),
-                backlog: backlog.get(&model).copied().unwrap_or(0),
+                backlog: 0,
                 scale_out_backlog: self.cfg.scale_out_backlog,
+                waited_ms,
             };
             let req = PlacementRequest {
                 model: &model,
                 affinity,
             };
-            match decide::decide(&snap, &ctx, req, &mut self.placement, now) {
+            let mut decision = decide::decide(&snap, &ctx, req, &mut self.placement, now);
+            if decision == Decision::Wait(WaitReason::WorkersBusy)
+                && self.cfg.scale_out_backlog.is_some()
+            {
+                // Counted only here (once per model and round): would a replica help?
+                ctx.backlog = self.queue.iter().filter(|j| j.meta.model == model).count();
+                decision = decide::decide(&snap, &ctx, req, &mut self.placement, now);
+            }
+            match decision {
                 Decision::Dispatch { index, affine } => {
                     let Some(job) = self.queue.take(&id) else {
                         break;

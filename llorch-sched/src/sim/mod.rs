@@ -113,8 +113,9 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// One hour on 2 nodes × 2 GPUs of 24 GiB, four models of 1-14 GiB, ~6 jobs/s with
-    /// 4× bursts: enough pressure for starts, evictions and some queue-full refusals.
+    /// One hour on 2 nodes × 2 GPUs of 24 GiB, six models of 1-18 GiB (more than fit at
+    /// once with replicas), 4 jobs/s with 3× bursts in the first 2.5 min of every 10:
+    /// enough pressure for starts, evictions and some queue-full refusals.
     pub fn demo(seed: u64) -> Self {
         let model = |name: &str, gib: u64, load_ms, decode_us, share| ModelSpec {
             name: name.into(),
@@ -136,20 +137,22 @@ impl SimConfig {
             gpus_per_node: 2,
             gpu_vram: 24 * GIB,
             models: vec![
-                model("tiny", 1, 2_000, 8_000, 0.4),
-                model("small", 4, 6_000, 15_000, 0.3),
-                model("medium", 8, 12_000, 25_000, 0.2),
-                model("large", 14, 20_000, 40_000, 0.1),
+                model("tiny", 1, 2_000, 8_000, 0.30),
+                model("small", 4, 6_000, 15_000, 0.25),
+                model("medium", 8, 12_000, 25_000, 0.15),
+                model("code", 8, 12_000, 25_000, 0.10),
+                model("large", 14, 20_000, 40_000, 0.12),
+                model("xl", 18, 30_000, 50_000, 0.08),
             ],
             traffic: TrafficSpec {
-                jobs_per_sec: 6.0,
+                jobs_per_sec: 4.0,
                 interactive_share: 0.7,
                 prompt_tokens: (16, 1024),
                 max_tokens: (16, 256),
                 tenants: 8,
                 sessions: 200,
                 burst_period_ms: 600_000,
-                burst_factor: 4.0,
+                burst_factor: 3.0,
             },
             scheduler,
             tick_ms: 500,
