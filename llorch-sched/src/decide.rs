@@ -3,8 +3,8 @@
 //!
 //! 1. A worker that can take the job → [`Decision::Dispatch`] (see [`crate::placement`]).
 //! 2. A worker of the model is starting → [`Decision::Wait`] (`StartInProgress`).
-//! 3. Workers of the model serve but are full → wait for a slot, or, when
-//!    `backlog ≥ scale_out_backlog` and a GPU fits, start another replica.
+//! 3. Workers of the model serve but are full → wait for a slot, or, when its queued
+//!    jobs reach `scale_out_backlog` and a GPU fits, start another replica.
 //! 4. No worker of the model: a GPU with the memory free → [`Decision::Start`]; else
 //!    victims that free enough on one GPU → [`Decision::Evict`] (the last worker of a
 //!    model used within `min_idle_ms` is spared until the job has waited that long
@@ -12,10 +12,12 @@
 //!    [`Decision::Reject`] `POOL_UNAVAILABLE` (no GPU is large enough, or what blocks
 //!    it is pinned). A start never exceeds a GPU's free memory.
 
-use llorch_core::{Error, ErrorCode, WorkerId};
+use std::collections::HashMap;
+
+use llorch_core::{Error, ErrorCode, ModelRef, WorkerId};
 
 use crate::catalog::Catalog;
-use crate::eviction::{self, EvictionConfig, EvictionPlan};
+use crate::eviction::{self, EvictionConfig, EvictionContext, EvictionPlan};
 use crate::placement::{self, Placement, PlacementConfig, PlacementRequest, PlacementState};
 use crate::snapshot::ClusterSnapshot;
 use crate::start::{self, GpuChoice, MemoryEstimate, StartPlan};
@@ -38,8 +40,8 @@ pub struct DecideContext<'a> {
     pub manual: &'a [WorkerId],
     /// A start of this model is already in flight.
     pub start_pending: bool,
-    /// Jobs waiting for this model (for scale-out).
-    pub backlog: usize,
+    /// Queued jobs per model (scale-out, demand-aware eviction).
+    pub demand: &'a HashMap<ModelRef, usize>,
     /// Start another replica when the backlog reaches this; `None` = never.
     pub scale_out_backlog: Option<usize>,
     /// How long the job has waited, ms: past `min_idle_ms` the anti-thrash guard yields.
@@ -130,7 +132,8 @@ pub fn decide(
     };
     let need = start::vram_need(entry, snapshot, ctx.memory);
     if nf.serving > 0 {
-        let scale = ctx.scale_out_backlog.is_some_and(|n| ctx.backlog >= n);
+        let backlog = ctx.demand.get(req.model).copied().unwrap_or(0);
+        let scale = ctx.scale_out_backlog.is_some_and(|n| backlog >= n);
         return match start::choose_gpu(snapshot, req.model, need, ctx.gpu_choice) {
             Some(plan) if scale => Decision::Start(plan),
             _ => Decision::Wait(WaitReason::WorkersBusy),
@@ -157,7 +160,12 @@ pub fn decide(
     } else {
         ctx.eviction
     };
-    if let Some(plan) = eviction::plan(snapshot, need, ecfg, ctx.manual, now) {
+    let ectx = EvictionContext {
+        manual: ctx.manual,
+        demand: ctx.demand,
+        now,
+    };
+    if let Some(plan) = eviction::plan(snapshot, need, ecfg, &ectx) {
         // No victims: memory of workers already draining will cover it.
         return if plan.victims.is_empty() {
             Decision::Wait(WaitReason::MemoryBusy)

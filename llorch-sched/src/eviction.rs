@@ -1,11 +1,14 @@
 //! Eviction: which workers to stop to make room (ORCH-1050..1052).
 //!
-//! Candidates are serving workers that are not pinned and have been idle at least
-//! [`EvictionConfig::min_idle_ms`] (an anti-thrash guard that spares the last worker of
-//! a model, not its replicas). A candidate with jobs in
+//! Candidates are serving workers that are not pinned (and, under the manual policy,
+//! listed by the operator). Two anti-thrash guards spare the *last* serving worker of a
+//! model, never its replicas: it must have been idle [`EvictionConfig::min_idle_ms`]
+//! and resident (ready) [`EvictionConfig::min_residency_ms`]. A candidate with jobs in
 //! flight is never killed: its action is [`VictimAction::Drain`] (finish jobs, take no
-//! new ones, then stop); an idle one gets [`VictimAction::Stop`]. Idle candidates are
-//! taken before busy ones; within each group the policy orders them:
+//! new ones, then stop); an idle one gets [`VictimAction::Stop`].
+//!
+//! Order: workers whose model has no queued demand (or that are replicas) first, then
+//! idle before busy, then by policy, then snapshot order:
 //! - [`EvictionPolicy::Lru`]: least recently dispatched to first.
 //! - [`EvictionPolicy::Lfu`]: fewest jobs served first, then least recent.
 //! - [`EvictionPolicy::Manual`]: only the workers the operator listed, in that order.
@@ -14,11 +17,23 @@
 //!   has been idle (unmeasured load times count as [`EvictionConfig::default_load_ms`]).
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
-use llorch_core::WorkerId;
+use llorch_core::{ModelRef, WorkerId};
 
 use crate::snapshot::{ClusterSnapshot, WorkerView};
 use crate::tick::Tick;
+
+/// What eviction reads besides the snapshot and its settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EvictionContext<'a> {
+    /// Workers the `manual` policy may pick, in order.
+    pub manual: &'a [WorkerId],
+    /// Queued jobs per model (models absent have none).
+    pub demand: &'a HashMap<ModelRef, usize>,
+    /// The decision's time.
+    pub now: Tick,
+}
 
 /// The eviction policy (ORCH-1050).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,8 +65,11 @@ impl EvictionPolicy {
 pub struct EvictionConfig {
     /// The policy.
     pub policy: EvictionPolicy,
-    /// A worker used less than this many milliseconds ago is not a candidate.
+    /// The last worker of a model used less than this many ms ago is spared.
     pub min_idle_ms: u64,
+    /// The last worker of a model ready less than this many ms ago is spared (amortises
+    /// its load time; 0 disables).
+    pub min_residency_ms: u64,
     /// Load time assumed for workers whose load was not measured, milliseconds.
     pub default_load_ms: u64,
 }
@@ -61,6 +79,7 @@ impl Default for EvictionConfig {
         Self {
             policy: EvictionPolicy::Lru,
             min_idle_ms: 5_000,
+            min_residency_ms: 60_000,
             default_load_ms: 30_000,
         }
     }
@@ -115,76 +134,88 @@ pub fn is_replica(snapshot: &ClusterSnapshot, worker: usize) -> bool {
         .any(|&o| o != worker && snapshot.workers[o].is_serving())
 }
 
-/// Whether a worker may be evicted at `now`: serving, never pinned (ORCH-1050), listed
-/// under the manual policy, and idle for `min_idle_ms` unless it is a replica.
+/// Whether a worker may be evicted: serving, never pinned (ORCH-1050), listed under the
+/// manual policy, and past both guards unless it is a replica.
 pub fn is_candidate(
     snapshot: &ClusterSnapshot,
     worker: usize,
     cfg: &EvictionConfig,
-    manual: &[WorkerId],
-    now: Tick,
+    ctx: &EvictionContext<'_>,
 ) -> bool {
     let w = &snapshot.workers[worker];
+    let guarded = || {
+        ctx.now.since(w.last_used) < cfg.min_idle_ms
+            || w.ready_at
+                .is_some_and(|r| ctx.now.since(r) < cfg.min_residency_ms)
+    };
     !w.pinned
         && w.is_serving()
-        && (cfg.policy != EvictionPolicy::Manual || manual.contains(&w.id))
-        && (now.since(w.last_used) >= cfg.min_idle_ms || is_replica(snapshot, worker))
+        && (cfg.policy != EvictionPolicy::Manual || ctx.manual.contains(&w.id))
+        && (!guarded() || is_replica(snapshot, worker))
+}
+
+/// Whether evicting the worker would leave queued jobs of its model without a worker.
+fn has_demand(snapshot: &ClusterSnapshot, worker: usize, ctx: &EvictionContext<'_>) -> bool {
+    let w = &snapshot.workers[worker];
+    ctx.demand.get(&w.model).is_some_and(|&n| n > 0) && !is_replica(snapshot, worker)
 }
 
 fn compare(
     a: &WorkerView,
     b: &WorkerView,
     cfg: &EvictionConfig,
-    manual: &[WorkerId],
-    now: Tick,
+    ctx: &EvictionContext<'_>,
 ) -> Ordering {
-    let by_policy = match cfg.policy {
+    match cfg.policy {
         EvictionPolicy::Lru => a.last_used.cmp(&b.last_used),
         EvictionPolicy::Lfu => a
             .jobs_served
             .cmp(&b.jobs_served)
             .then(a.last_used.cmp(&b.last_used)),
         EvictionPolicy::Manual => {
-            let pos = |w: &WorkerView| manual.iter().position(|m| m == &w.id);
+            let pos = |w: &WorkerView| ctx.manual.iter().position(|m| m == &w.id);
             pos(a).cmp(&pos(b))
         }
         EvictionPolicy::CostAware => {
             let score = |w: &WorkerView| {
                 let load = u128::from(w.load_time_ms.unwrap_or(cfg.default_load_ms));
-                load * u128::from(w.vram_used) / (1 + u128::from(now.since(w.last_used)))
+                load * u128::from(w.vram_used) / (1 + u128::from(ctx.now.since(w.last_used)))
             };
             score(a).cmp(&score(b))
         }
-    };
-    is_busy(a).cmp(&is_busy(b)).then(by_policy)
+    }
 }
 
-/// All candidates in eviction order: idle before busy, then by policy, then index.
+/// All candidates in eviction order (see the module docs).
 pub fn rank(
     snapshot: &ClusterSnapshot,
     cfg: &EvictionConfig,
-    manual: &[WorkerId],
-    now: Tick,
+    ctx: &EvictionContext<'_>,
 ) -> Vec<Victim> {
-    rank_among(snapshot, 0..snapshot.workers.len(), cfg, manual, now)
+    rank_among(snapshot, 0..snapshot.workers.len(), cfg, ctx)
 }
 
 fn rank_among(
     snapshot: &ClusterSnapshot,
     workers: impl Iterator<Item = usize>,
     cfg: &EvictionConfig,
-    manual: &[WorkerId],
-    now: Tick,
+    ctx: &EvictionContext<'_>,
 ) -> Vec<Victim> {
     let ws = &snapshot.workers;
-    let mut ix: Vec<usize> = workers
-        .filter(|&i| is_candidate(snapshot, i, cfg, manual, now))
+    let mut ix: Vec<(bool, bool, usize)> = workers
+        .filter(|&i| is_candidate(snapshot, i, cfg, ctx))
+        .map(|i| (has_demand(snapshot, i, ctx), is_busy(&ws[i]), i))
         .collect();
-    ix.sort_by(|&a, &b| compare(&ws[a], &ws[b], cfg, manual, now).then(a.cmp(&b)));
+    ix.sort_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| compare(&ws[a.2], &ws[b.2], cfg, ctx))
+            .then(a.2.cmp(&b.2))
+    });
     ix.into_iter()
-        .map(|worker| Victim {
+        .map(|(_, busy, worker)| Victim {
             worker,
-            action: if is_busy(&ws[worker]) {
+            action: if busy {
                 VictimAction::Drain
             } else {
                 VictimAction::Stop
@@ -200,8 +231,7 @@ pub fn plan_for_gpu(
     gpu: usize,
     need: u64,
     cfg: &EvictionConfig,
-    manual: &[WorkerId],
-    now: Tick,
+    ctx: &EvictionContext<'_>,
 ) -> Option<EvictionPlan> {
     use llorch_core::wire::pool::WorkerStatus;
     let g = snapshot.gpus.get(gpu)?;
@@ -214,7 +244,7 @@ pub fn plan_for_gpu(
             .sum(),
     );
     let mut victims = Vec::new();
-    for v in rank_among(snapshot, g.workers.iter().copied(), cfg, manual, now) {
+    for v in rank_among(snapshot, g.workers.iter().copied(), cfg, ctx) {
         if freed >= need {
             break;
         }
@@ -224,17 +254,24 @@ pub fn plan_for_gpu(
     (freed >= need).then_some(EvictionPlan { gpu, victims })
 }
 
-/// The best plan over all GPUs to make `need` bytes free: fewest drains, then fewest
-/// victims, then snapshot order. `None` when no GPU can be freed enough.
+/// The best plan over all GPUs to make `need` bytes free: fewest victims with queued
+/// demand, then fewest drains, then fewest victims, then snapshot order. `None` when
+/// no GPU can be freed enough.
 pub fn plan(
     snapshot: &ClusterSnapshot,
     need: u64,
     cfg: &EvictionConfig,
-    manual: &[WorkerId],
-    now: Tick,
+    ctx: &EvictionContext<'_>,
 ) -> Option<EvictionPlan> {
     (0..snapshot.gpus.len())
         .filter(|&g| snapshot.gpus[g].total_vram >= need)
-        .filter_map(|g| plan_for_gpu(snapshot, g, need, cfg, manual, now))
-        .min_by_key(|p| (p.needs_drain(), p.victims.len(), p.gpu))
+        .filter_map(|g| plan_for_gpu(snapshot, g, need, cfg, ctx))
+        .min_by_key(|p| {
+            let demanded = p
+                .victims
+                .iter()
+                .filter(|v| has_demand(snapshot, v.worker, ctx))
+                .count();
+            (demanded, p.needs_drain(), p.victims.len(), p.gpu)
+        })
 }

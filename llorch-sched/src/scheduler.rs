@@ -17,7 +17,7 @@ use crate::admission::{
 };
 use crate::affinity::AffinityKey;
 use crate::catalog::Catalog;
-use crate::decide::{self, DecideContext, Decision, WaitReason};
+use crate::decide::{self, DecideContext, Decision};
 use crate::eviction::{EvictionConfig, VictimAction};
 use crate::placement::{PlacementConfig, PlacementRequest, PlacementState};
 use crate::queue::{JobMeta, JobQueue, PushError, QueueConfig, QueuedJob, TenantId};
@@ -223,6 +223,7 @@ pub struct Scheduler<T> {
     pending: Vec<PendingStart>,
     retiring: HashMap<WorkerId, bool>,
     timed_out: HashMap<ModelRef, u32>,
+    demand: HashMap<ModelRef, usize>,
     next_worker: u64,
 }
 
@@ -247,6 +248,7 @@ impl<T> Scheduler<T> {
             pending: Vec::new(),
             retiring: HashMap::new(),
             timed_out: HashMap::new(),
+            demand: HashMap::new(),
             next_worker: 0,
             cfg,
         })
@@ -326,6 +328,7 @@ impl<T> Scheduler<T> {
         let tenant = meta.tenant.clone();
         match self.queue.push(meta, payload, now) {
             Ok(p) => {
+                *self.demand.entry(admitted.model.clone()).or_insert(0) += 1;
                 if let Some(t) = &tenant {
                     self.budgets.charge(t, u64::from(admitted.cost_tokens), now);
                 }
@@ -346,9 +349,20 @@ impl<T> Scheduler<T> {
         }
     }
 
+    /// Bookkeeping for a job that left the queue without running: demand and budget.
     fn refund(&mut self, job: &QueuedJob<T>, now: Tick) {
+        self.unqueued(&job.meta.model);
         if let Some(t) = &job.meta.tenant {
             self.budgets.refund(t, u64::from(job.meta.cost_tokens), now);
+        }
+    }
+
+    fn unqueued(&mut self, model: &ModelRef) {
+        if let Some(n) = self.demand.get_mut(model) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.demand.remove(model);
+            }
         }
     }
 
@@ -406,6 +420,7 @@ impl<T> Scheduler<T> {
                 Some(WorkerStatus::Ready | WorkerStatus::Busy) => {
                     let l = self.loads.entry(p.worker.clone()).or_default();
                     l.load_time_ms = Some(now.since(p.issued));
+                    l.ready_at = Some(now);
                     l.last_used = now;
                     self.timed_out.remove(&p.model);
                 }
@@ -470,7 +485,7 @@ impl<T> Scheduler<T> {
                 job.meta.model.clone(),
                 job.meta.affinity,
             );
-            let mut ctx = DecideContext {
+            let ctx = DecideContext {
                 catalog,
                 placement: &self.cfg.placement,
                 gpu_choice: self.cfg.gpu_choice,
@@ -478,7 +493,7 @@ impl<T> Scheduler<T> {
                 eviction: &self.cfg.eviction,
                 manual: &self.manual,
                 start_pending: self.pending.iter().any(|p| p.model == model),
-                backlog: 0,
+                demand: &self.demand,
                 scale_out_backlog: self.cfg.scale_out_backlog,
                 waited_ms,
             };
@@ -486,19 +501,13 @@ impl<T> Scheduler<T> {
                 model: &model,
                 affinity,
             };
-            let mut decision = decide::decide(&snap, &ctx, req, &mut self.placement, now);
-            if decision == Decision::Wait(WaitReason::WorkersBusy)
-                && self.cfg.scale_out_backlog.is_some()
-            {
-                // Counted only here (once per model and round): would a replica help?
-                ctx.backlog = self.queue.iter().filter(|j| j.meta.model == model).count();
-                decision = decide::decide(&snap, &ctx, req, &mut self.placement, now);
-            }
+            let decision = decide::decide(&snap, &ctx, req, &mut self.placement, now);
             match decision {
                 Decision::Dispatch { index, affine } => {
                     let Some(job) = self.queue.take(&id) else {
                         break;
                     };
+                    self.unqueued(&job.meta.model);
                     snap.take_slot(index, now);
                     let w = &snap.workers[index];
                     let l = self.loads.entry(w.id.clone()).or_default();

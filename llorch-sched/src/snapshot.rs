@@ -25,6 +25,8 @@ pub struct WorkerLoad {
     pub jobs_served: u64,
     /// Measured start-to-ready time, milliseconds (cost-aware eviction).
     pub load_time_ms: Option<u64>,
+    /// When it became ready, if the orchestrator saw it start (residency guard).
+    pub ready_at: Option<Tick>,
 }
 
 /// One pool manager host.
@@ -80,6 +82,8 @@ pub struct WorkerView {
     pub jobs_served: u64,
     /// Measured load time, milliseconds.
     pub load_time_ms: Option<u64>,
+    /// When it became ready, if known.
+    pub ready_at: Option<Tick>,
     /// Pinned by the operator: never evicted (ORCH-1050).
     pub pinned: bool,
     /// Start time as the pool reports it.
@@ -215,6 +219,7 @@ impl ClusterSnapshot {
                     last_used: load.last_used,
                     jobs_served: load.jobs_served,
                     load_time_ms: load.load_time_ms,
+                    ready_at: load.ready_at,
                     pinned: pinned.contains(&w.id),
                     started_at: w.started_at,
                 });

@@ -4,10 +4,12 @@
 
 mod common;
 
+use std::collections::HashMap;
+
 use common::{GIB, catalog, cluster, model};
 use llorch_core::WorkerId;
 use llorch_sched::decide::{self, DecideContext, Decision};
-use llorch_sched::eviction::{self, EvictionConfig, EvictionPolicy, VictimAction};
+use llorch_sched::eviction::{self, EvictionConfig, EvictionContext, EvictionPolicy, VictimAction};
 use llorch_sched::placement::{
     self, AffinityConfig, Algorithm, Placement, PlacementConfig, PlacementRequest, PlacementState,
 };
@@ -85,7 +87,8 @@ proptest! {
         let mut snap = c.snapshot();
         let manual: Vec<WorkerId> = snap.workers.iter().step_by(2).map(|w| w.id.clone()).collect();
         let pcfg = PlacementConfig { algorithm: ALGOS[algo], affinity: None };
-        let ecfg = EvictionConfig { policy: POLICIES[pol], min_idle_ms: 1_000, default_load_ms: 10_000 };
+        let ecfg = EvictionConfig { policy: POLICIES[pol], min_idle_ms: 1_000, min_residency_ms: 5_000, default_load_ms: 10_000 };
+        let demand: HashMap<_, _> = (0..models).map(|i| (model(i), (i * backlog) % 7)).collect();
         let memory = MemoryEstimate::default();
         let mut state = PlacementState::default();
         for j in 0..models * 2 {
@@ -98,7 +101,7 @@ proptest! {
                 eviction: &ecfg,
                 manual: &manual,
                 start_pending: false,
-                backlog,
+                demand: &demand,
                 scale_out_backlog: scale.then_some(4),
                 waited_ms: now % 3_000,
             };
@@ -134,29 +137,38 @@ proptest! {
     }
 
     /// ORCH-1050..1052: eviction never picks a pinned worker, drains busy ones instead of
-    /// stopping them, ranks idle before busy, and a plan frees what it promises.
+    /// stopping them, spares guarded sole workers, ranks undemanded before demanded and
+    /// idle before busy, and a plan frees what it promises.
     #[test]
     fn eviction_never_picks_pinned_or_kills_busy(
         seed in any::<u64>(), nodes in 1usize..4, gpus in 1usize..4, workers in 0usize..40,
         pol in 0usize..4, need_gib in 1u64..80, now in 0u64..200_000, min_idle in 0u64..20_000,
+        residency in 0u64..60_000,
     ) {
         let c = cluster(seed, nodes, gpus, workers, 3);
         let snap = c.snapshot();
         let manual: Vec<WorkerId> = snap.workers.iter().rev().step_by(3).map(|w| w.id.clone()).collect();
-        let cfg = EvictionConfig { policy: POLICIES[pol], min_idle_ms: min_idle, default_load_ms: 10_000 };
-        let ranked = eviction::rank(&snap, &cfg, &manual, Tick(now));
-        let mut seen_busy = false;
+        let cfg = EvictionConfig { policy: POLICIES[pol], min_idle_ms: min_idle, min_residency_ms: residency, default_load_ms: 10_000 };
+        let demand: HashMap<_, _> = [(model(0), 3usize), (model(2), 1)].into_iter().collect();
+        let ctx = EvictionContext { manual: &manual, demand: &demand, now: Tick(now) };
+        let ranked = eviction::rank(&snap, &cfg, &ctx);
+        let mut last_tier = (false, false);
         for v in &ranked {
             let w = &snap.workers[v.worker];
             prop_assert!(!w.pinned);
             prop_assert!(w.is_serving());
-            prop_assert!(Tick(now).since(w.last_used) >= min_idle || eviction::is_replica(&snap, v.worker));
+            let replica = eviction::is_replica(&snap, v.worker);
+            let idle = Tick(now).since(w.last_used) >= min_idle;
+            let resident = w.ready_at.is_none_or(|r| Tick(now).since(r) >= residency);
+            prop_assert!(replica || (idle && resident), "guarded sole worker chosen");
+            if pol == 2 { prop_assert!(manual.contains(&w.id)); }
             let busy = eviction::is_busy(w);
             prop_assert_eq!(v.action == VictimAction::Drain, busy);
-            prop_assert!(busy || !seen_busy, "idle victims come first");
-            seen_busy |= busy;
+            let demanded = !replica && demand.get(&w.model).is_some_and(|&n| n > 0);
+            prop_assert!((demanded, busy) >= last_tier, "tiers out of order");
+            last_tier = (demanded, busy);
         }
-        if let Some(plan) = eviction::plan(&snap, need_gib * GIB, &cfg, &manual, Tick(now)) {
+        if let Some(plan) = eviction::plan(&snap, need_gib * GIB, &cfg, &ctx) {
             let g = &snap.gpus[plan.gpu];
             let draining: u64 = g.workers.iter().map(|&w| &snap.workers[w])
                 .filter(|w| w.status == llorch_core::wire::pool::WorkerStatus::Draining)

@@ -104,6 +104,7 @@ pub fn cluster(seed: u64, nodes: usize, gpus: usize, workers: usize, models: usi
                     last_used: Tick(u64::from(r.range(0, 100_000))),
                     jobs_served: u64::from(r.range(0, 1000)),
                     load_time_ms: r.chance(0.5).then(|| u64::from(r.range(100, 60_000))),
+                    ready_at: r.chance(0.5).then(|| Tick(u64::from(r.range(0, 100_000)))),
                 },
             );
         }
