@@ -26,6 +26,11 @@ fn model() -> ModelRef {
 
 /// `workers` workers of one model spread over `nodes` nodes of 8 GPUs, with varied load.
 fn snapshot(workers: usize, nodes: usize) -> ClusterSnapshot {
+    let (pools, loads) = cluster(workers, nodes);
+    ClusterSnapshot::build(&pools, &loads, &HashSet::new()).unwrap()
+}
+
+fn cluster(workers: usize, nodes: usize) -> (Vec<PoolState>, HashMap<WorkerId, WorkerLoad>) {
     let mut pools: Vec<PoolState> = (0..nodes)
         .map(|n| PoolState {
             node_id: NodeId::new(format!("node-{n}")).unwrap(),
@@ -66,7 +71,7 @@ fn snapshot(workers: usize, nodes: usize) -> ClusterSnapshot {
             },
         );
     }
-    ClusterSnapshot::build(&pools, &loads, &HashSet::new()).unwrap()
+    (pools, loads)
 }
 
 fn placement(c: &mut Criterion) {
@@ -136,7 +141,11 @@ fn placement(c: &mut Criterion) {
     }
     g.finish();
     let mut g = c.benchmark_group("snapshot_build");
-    g.bench_function("1000w/100n", |b| b.iter(|| black_box(snapshot(1000, 100))));
+    let (pools, loads) = cluster(1000, 100);
+    let pinned = HashSet::new();
+    g.bench_function("1000w/100n", |b| {
+        b.iter(|| black_box(ClusterSnapshot::build(black_box(&pools), &loads, &pinned)))
+    });
     g.finish();
 }
 
