@@ -186,8 +186,8 @@ fn base_algorithms() {
     let mut st = PlacementState::default();
     assert_eq!(
         pick(Algorithm::LeastLoaded, &mut st),
-        "a",
-        "1/4 beats 2/8 on free slots"
+        "c",
+        "1/4 ties 2/8; c has more free slots"
     );
     assert_eq!(
         pick(Algorithm::MostVramFree, &mut st),
