@@ -65,6 +65,7 @@ pub mod affinity;
 pub mod catalog;
 pub mod decide;
 pub mod eviction;
+pub mod io;
 pub mod placement;
 pub mod queue;
 pub mod rate;

@@ -79,7 +79,7 @@ pub struct TrafficSpec {
     pub max_tokens: (u32, u32),
     /// Tenants jobs are spread over (0 = none).
     pub tenants: u32,
-    /// Sessions jobs are spread over, for affinity (0 = none).
+    /// Sessions per model jobs are spread over, for affinity (0 = none).
     pub sessions: u32,
     /// Length of one burst cycle, ms (0 = no bursts).
     pub burst_period_ms: u64,
@@ -150,7 +150,7 @@ impl SimConfig {
                 prompt_tokens: (16, 1024),
                 max_tokens: (16, 256),
                 tenants: 8,
-                sessions: 200,
+                sessions: 50,
                 burst_period_ms: 600_000,
                 burst_factor: 3.0,
             },
@@ -257,7 +257,8 @@ impl Sim<'_> {
         let tenant =
             (tr.tenants > 0).then(|| TenantId(format!("t{}", self.rng.range(0, tr.tenants - 1))));
         let affinity = if tr.sessions > 0 {
-            let s = SessionId::new(format!("s{}", self.rng.range(0, tr.sessions - 1)))?;
+            // A session sticks to one model, as chat sessions do.
+            let s = SessionId::new(format!("s{model}-{}", self.rng.range(0, tr.sessions - 1)))?;
             Some(AffinityKey::session(&s))
         } else {
             None
