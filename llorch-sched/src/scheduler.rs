@@ -276,10 +276,12 @@ impl<T> Scheduler<T> {
     /// Brings the scheduler's own state in line with the pools' facts; returns the
     /// actions that follow (timed-out starts, drained workers to stop).
     fn reconcile(&mut self, pools: &[PoolState], now: Tick, actions: &mut Vec<Action<T>>) {
-        let mut seen: HashMap<&WorkerId, (WorkerStatus, &NodeId)> = HashMap::new();
+        // Per worker: status, node, and whether the pool reports all its slots free.
+        let mut seen: HashMap<&WorkerId, (WorkerStatus, &NodeId, bool)> = HashMap::new();
         for p in pools {
             for w in &p.workers {
-                seen.insert(&w.id, (w.status, &p.node_id));
+                let pool_idle = w.status != WorkerStatus::Busy && w.slots_free >= w.slots_total;
+                seen.insert(&w.id, (w.status, &p.node_id, pool_idle));
             }
         }
         let gone: Vec<WorkerId> = self
@@ -317,11 +319,15 @@ impl<T> Scheduler<T> {
         }
         self.pending = keep;
         for (id, stop_sent) in self.retiring.iter_mut() {
-            let idle = self.loads.get(id).is_none_or(|l| l.active_jobs == 0);
-            if let (false, true, Some((_, node))) = (*stop_sent, idle, seen.get(id)) {
+            let Some(&(_, node, pool_idle)) = seen.get(id) else {
+                continue;
+            };
+            // Our own count when we dispatched to it, else the pool's slots (SYS-0021).
+            let idle = self.loads.get(id).map_or(pool_idle, |l| l.active_jobs == 0);
+            if !*stop_sent && idle {
                 *stop_sent = true;
                 actions.push(Action::Stop {
-                    node: (*node).clone(),
+                    node: node.clone(),
                     worker: id.clone(),
                 });
             }

@@ -439,3 +439,29 @@ fn submit_refusals_hand_the_payload_back() {
         .is_err()
     );
 }
+
+/// SYS-0021: after an orchestrator restart it has no load figures; the pool's slot
+/// counts decide whether a victim is busy, and a busy one is never stopped.
+#[test]
+fn after_restart_the_pools_slots_keep_busy_workers_alive() {
+    let cat = catalog();
+    let mut s: Scheduler<u32> = Scheduler::new(SchedulerConfig::default()).unwrap();
+    let mut p = pool(&[12], &[("x", 2, 0, 10, 2)]);
+    p.workers[0].slots_free = 1;
+    s.submit(&cat, job(1, "m1"), 1, Tick(100_000)).unwrap();
+    let a = s
+        .schedule(std::slice::from_ref(&p), &cat, Tick(100_000))
+        .unwrap();
+    assert!(matches!(&a[..], [Action::Drain { .. }]), "{a:?}");
+    p.workers[0].status = WorkerStatus::Draining;
+    assert!(
+        s.schedule(std::slice::from_ref(&p), &cat, Tick(100_001))
+            .unwrap()
+            .is_empty()
+    );
+    p.workers[0].slots_free = 2;
+    let a = s
+        .schedule(std::slice::from_ref(&p), &cat, Tick(100_002))
+        .unwrap();
+    assert!(matches!(&a[..], [Action::Stop { .. }]), "{a:?}");
+}
