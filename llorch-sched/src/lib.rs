@@ -50,12 +50,16 @@
 //! # Parts
 //! Every policy is a pure function of a [`ClusterSnapshot`], the queue and `now`; the
 //! [`Scheduler`] composes them and keeps their state.
-//! - [`queue`]: bounded two-priority queue with aging, fair share and retry-after (ORCH-1010..1012, 1020..1022).
-//! - [`admission`]: catalog, context and token-budget checks (ORCH-1011).
+//! - [`queue`] and [`rate`]: bounded two-priority queue with aging, fair share and a
+//!   measured retry-after (ORCH-1010..1012, 1020..1022).
+//! - [`admission`] and [`catalog`]: catalog, context and token-budget checks (ORCH-1011).
+//! - [`snapshot`]: pool states + the orchestrator's loads as one view (ORCH-1030).
 //! - [`placement`] and [`affinity`]: which worker runs a job (ORCH-1030..1033).
 //! - [`start`]: memory need and GPU choice for new workers (ORCH-1040).
 //! - [`eviction`]: which workers make room; pinned never, busy drained (ORCH-1050..1052).
 //! - [`decide`]: one job's decision: dispatch, start, evict, wait or reject.
+//! - [`scheduler`] and [`io`]: the composition, its inputs and its [`Action`]s.
+//! - [`tick`]: time as a value.
 //! - [`sim`]: a seeded simulator that drives all of it through synthetic traffic.
 //!
 //! It depends on `llorch-core` only, so a Rust application can link it alone.
