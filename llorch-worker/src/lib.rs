@@ -6,3 +6,4 @@
 //! in process and behind `worker-orcd`.
 
 pub mod gguf;
+pub mod tokenizer;
