@@ -4,7 +4,10 @@
 use std::process::Command;
 
 fn llorch(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_llorch")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_llorch"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]

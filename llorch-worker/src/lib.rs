@@ -5,5 +5,7 @@
 //! CUDA through `llorch-cuda`). It implements `llorch_core::WorkerExecutor`
 //! in process and behind `worker-orcd`.
 
+pub mod demo;
 pub mod gguf;
+pub mod quant;
 pub mod tokenizer;
