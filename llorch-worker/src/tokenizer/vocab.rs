@@ -312,9 +312,10 @@ impl Vocab {
                         .ok_or_else(|| wrong(K_MERGES, "an array of strings", v))?;
                     // llama.cpp splits at the first space after the first byte; a line
                     // without one becomes the pair ("", "").
-                    let key: Box<str> = match s.get(1..).and_then(|t| t.find(' ')) {
-                        Some(_) => s.into(),
-                        None => " ".into(),
+                    let key: Box<str> = if s.bytes().skip(1).any(|b| b == b' ') {
+                        s.into()
+                    } else {
+                        " ".into()
                     };
                     merges
                         .entry(key)
