@@ -50,7 +50,9 @@ fn tokenizer(c: &mut Criterion) {
     g.bench_function("encode", |b| {
         b.iter(|| tok.encode(black_box(&text), true, true).unwrap())
     });
-    g.bench_function("decode", |b| b.iter(|| tok.decode(black_box(&ids)).unwrap()));
+    g.bench_function("decode", |b| {
+        b.iter(|| tok.decode(black_box(&ids)).unwrap())
+    });
     g.bench_function("stream_decode", |b| {
         b.iter(|| {
             let mut d = tok.stream_decoder();

@@ -18,8 +18,23 @@ fn byte_char(b: u8) -> char {
 }
 
 const MERGES: &[&str] = &[
-    "Ġ t", "h e", "Ġt he", "i n", "in g", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld", "1 2", "12 3",
-    "' s", "Ġ Ġ", "ĠĠ ĠĠ", "Ċ Ċ", "e r",
+    "Ġ t",
+    "h e",
+    "Ġt he",
+    "i n",
+    "in g",
+    "Ġ w",
+    "o r",
+    "Ġw or",
+    "l d",
+    "Ġwor ld",
+    "1 2",
+    "12 3",
+    "' s",
+    "Ġ Ġ",
+    "ĠĠ ĠĠ",
+    "Ċ Ċ",
+    "e r",
 ];
 const BOT: &str = "<|begin_of_text|>";
 const EOT: &str = "<|eot_id|>";
@@ -51,8 +66,14 @@ fn vocab(pre: &str) -> Tokenizer {
         "tokenizer.ggml.merges",
         MetaValue::Array(MERGES.iter().map(|m| s(m)).collect()),
     );
-    md.insert("tokenizer.ggml.bos_token_id", MetaValue::U32(n_normal as u32));
-    md.insert("tokenizer.ggml.eos_token_id", MetaValue::U32(n_normal as u32 + 1));
+    md.insert(
+        "tokenizer.ggml.bos_token_id",
+        MetaValue::U32(n_normal as u32),
+    );
+    md.insert(
+        "tokenizer.ggml.eos_token_id",
+        MetaValue::U32(n_normal as u32 + 1),
+    );
     Tokenizer::from_metadata(&md).unwrap()
 }
 
@@ -96,11 +117,23 @@ fn qwen2_has_no_ignore_merges_and_single_digits() {
 #[test]
 fn merges_follow_rank_order() {
     let tok = vocab("gpt-2");
-    assert_eq!(tok.encode(" the", false, false).unwrap(), ids(&tok, &["Ġthe"]));
+    assert_eq!(
+        tok.encode(" the", false, false).unwrap(),
+        ids(&tok, &["Ġthe"])
+    );
     // "Ġ t" (rank 0) beats "h e" (rank 1); then "Ġt he" joins them.
-    assert_eq!(tok.encode(" thing", false, false).unwrap(), ids(&tok, &["Ġt", "h", "ing"]));
-    assert_eq!(tok.encode("        ", false, false).unwrap(), ids(&tok, &["ĠĠĠĠ", "ĠĠĠĠ"]));
-    assert_eq!(tok.encode("\n\n\n", false, false).unwrap(), ids(&tok, &["ĊĊ", "Ċ"]));
+    assert_eq!(
+        tok.encode(" thing", false, false).unwrap(),
+        ids(&tok, &["Ġt", "h", "ing"])
+    );
+    assert_eq!(
+        tok.encode("        ", false, false).unwrap(),
+        ids(&tok, &["ĠĠĠĠ", "ĠĠĠĠ"])
+    );
+    assert_eq!(
+        tok.encode("\n\n\n", false, false).unwrap(),
+        ids(&tok, &["ĊĊ", "Ċ"])
+    );
     // Non-ASCII text falls back to its bytes' tokens.
     let e = tok.encode("é", false, false).unwrap();
     assert_eq!(e, ids(&tok, &["Ã", "©"]));
@@ -123,7 +156,10 @@ fn special_tokens_in_text() {
     let eot = tok.token_id(EOT).unwrap();
     assert!(tok.is_eog(eot) && tok.eot() == Some(eot));
     assert_eq!(tok.token_type(eot).unwrap(), TokenType::Control);
-    assert_eq!(tok.decode(&tok.encode(BOT, true, true).unwrap()).unwrap(), BOT);
+    assert_eq!(
+        tok.decode(&tok.encode(BOT, true, true).unwrap()).unwrap(),
+        BOT
+    );
 }
 
 #[test]
@@ -139,14 +175,26 @@ fn decode_cleans_spaces_like_llama_cpp_for_llama3_only() {
 #[test]
 fn llama3_pre_tokenizer_splits() {
     let p = PreTokenizer::Llama3;
-    assert_eq!(words(p, "don't I'LL we've"), ["don", "'t", " I", "'LL", " we", "'ve"]);
+    assert_eq!(
+        words(p, "don't I'LL we've"),
+        ["don", "'t", " I", "'LL", " we", "'ve"]
+    );
     assert_eq!(words(p, "1234567 8"), ["123", "456", "7", " ", "8"]);
-    assert_eq!(words(p, "a   b\n\n  c  "), ["a", "  ", " b", "\n\n", " ", " c", "  "]);
+    assert_eq!(
+        words(p, "a   b\n\n  c  "),
+        ["a", "  ", " b", "\n\n", " ", " c", "  "]
+    );
     assert_eq!(words(p, "x \r\n\ty"), ["x", " \r\n", "\ty"]);
-    assert_eq!(words(p, "hello...!!\n\nworld"), ["hello", "...!!\n\n", "world"]);
+    assert_eq!(
+        words(p, "hello...!!\n\nworld"),
+        ["hello", "...!!\n\n", "world"]
+    );
     assert_eq!(words(p, " ((x))"), [" ((", "x", "))"]);
     // Letters of any script; combining marks are not letters.
-    assert_eq!(words(p, "naïve Ελλάδα e\u{301}"), ["naïve", " Ελλάδα", " e", "\u{301}"]);
+    assert_eq!(
+        words(p, "naïve Ελλάδα e\u{301}"),
+        ["naïve", " Ελλάδα", " e", "\u{301}"]
+    );
     assert_eq!(words(p, "日本語123"), ["日本語", "123"]);
     assert_eq!(words(p, "🎉🚀 ok"), ["🎉🚀", " ok"]);
     assert_eq!(words(p, "$100"), ["$", "100"]);
@@ -159,7 +207,10 @@ fn qwen2_and_gpt2_pre_tokenizer_splits() {
     assert_eq!(words(q, "x\u{a0}\u{a0}y"), ["x", "\u{a0}", "\u{a0}y"]);
     let g = PreTokenizer::Gpt2;
     // GPT-2's contractions are case-sensitive and numbers are not grouped.
-    assert_eq!(words(g, "it's IT'S 12345"), ["it", "'s", " IT", "'", "S", " 12345"]);
+    assert_eq!(
+        words(g, "it's IT'S 12345"),
+        ["it", "'s", " IT", "'", "S", " 12345"]
+    );
     assert_eq!(words(g, "a\n\nb  "), ["a", "\n", "\n", "b", "  "]);
 }
 

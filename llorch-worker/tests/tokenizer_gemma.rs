@@ -62,7 +62,12 @@ fn all_fixture_cases_match_llama_cpp() {
         let ids = tok.encode(&c.text, true, true).unwrap();
         assert_eq!(ids, c.ids, "ids of {:?}", c.text);
         assert_eq!(tok.decode(&c.ids).unwrap(), c.detok, "text of {:?}", c.text);
-        assert_eq!(stream(tok, &c.ids).1, c.detok, "streamed text of {:?}", c.text);
+        assert_eq!(
+            stream(tok, &c.ids).1,
+            c.detok,
+            "streamed text of {:?}",
+            c.text
+        );
     }
 }
 
@@ -109,7 +114,7 @@ fn out_of_range_ids_are_errors() {
     };
     assert_eq!(tok.decode(&[2, bad]), Err(err.clone()));
     assert_eq!(tok.token_to_piece(bad), Err(err.clone()));
-    assert_eq!(tok.token_text(u32::MAX).is_err(), true);
+    assert!(tok.token_text(u32::MAX).is_err());
     let mut d = tok.stream_decoder();
     assert_eq!(d.push(tok, bad), Err(err));
 }
@@ -132,7 +137,12 @@ fn stream_never_splits_a_character() {
 #[test]
 fn long_runs_of_special_text() {
     let tok = tok();
-    for text in ["\n".repeat(100), " ".repeat(77), "<eos>".repeat(9), "<<eos>>".into()] {
+    for text in [
+        "\n".repeat(100),
+        " ".repeat(77),
+        "<eos>".repeat(9),
+        "<<eos>>".into(),
+    ] {
         let ids = tok.encode(&text, false, true).unwrap();
         assert_eq!(tok.decode(&ids).unwrap(), text);
     }

@@ -153,7 +153,11 @@ pub(crate) fn tokenize(vocab: &Vocab, text: &str, out: &mut Vec<u32>, scratch: &
                 next: if i + 1 == n { -1 } else { i + 1 },
             });
         }
-        let add = |symbols: &[Symbol], queue: &mut BinaryHeap<Bigram>, key: &mut String, l: isize, r: isize| {
+        let add = |symbols: &[Symbol],
+                   queue: &mut BinaryHeap<Bigram>,
+                   key: &mut String,
+                   l: isize,
+                   r: isize| {
             if l < 0 || r < 0 {
                 return;
             }

@@ -255,11 +255,10 @@ impl Pass {
                         if (x1.is_none() || (needs_x2 && at(2).is_none())) && !fin {
                             break;
                         }
-                        let drop = match (x1, at(2)) {
-                            (Some(b's' | b'm'), _) => true,
-                            (Some(b'r' | b'v'), Some(b'e')) => true,
-                            _ => false,
-                        };
+                        let drop = matches!(
+                            (x1, at(2)),
+                            (Some(b's' | b'm'), _) | (Some(b'r' | b'v'), Some(b'e'))
+                        );
                         if drop {
                             self.held = None;
                         }
@@ -344,12 +343,19 @@ mod tests {
             for _ in 0..300 {
                 let text: Vec<u8> = (0..len)
                     .map(|_| {
-                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
                         alphabet[(state >> 33) as usize % alphabet.len()]
                     })
                     .collect();
                 let want = reference(&text);
-                assert_eq!(clean_spaces(&text), want, "{:?}", String::from_utf8_lossy(&text));
+                assert_eq!(
+                    clean_spaces(&text),
+                    want,
+                    "{:?}",
+                    String::from_utf8_lossy(&text)
+                );
                 // Byte by byte through the stream gives the same.
                 let mut c = SpaceCleaner::default();
                 let mut got = Vec::new();

@@ -78,7 +78,12 @@ impl PreTokenizer {
             PreTokenizer::Gpt2 => split_gpt2(&cps, &whole, &mut cuts),
             PreTokenizer::Default => {
                 let mut a = Vec::new();
-                split_runs(&cps, &whole, |c, f| f & PUNCT != 0 || "$+<=>^~|".contains(c), &mut a);
+                split_runs(
+                    &cps,
+                    &whole,
+                    |c, f| f & PUNCT != 0 || "$+<=>^~|".contains(c),
+                    &mut a,
+                );
                 let mut b = Vec::new();
                 split_gpt2(&cps, &a, &mut b);
                 a.clear();
@@ -189,9 +194,7 @@ fn contraction(p: &Piece<'_>, pos: usize, fold_case: bool) -> usize {
     if p.cpt(pos) != Some('\'') || !p.exists(pos + 1) {
         return 0;
     }
-    let low = |c: Option<char>| {
-        c.map(|c| if fold_case { c.to_ascii_lowercase() } else { c })
-    };
+    let low = |c: Option<char>| c.map(|c| if fold_case { c.to_ascii_lowercase() } else { c });
     let n1 = low(p.cpt(pos + 1));
     if matches!(n1, Some('s' | 't' | 'm' | 'd')) {
         return 2;
@@ -383,10 +386,16 @@ mod tests {
 
     #[test]
     fn llama3_splits() {
-        let w = words(PreTokenizer::Llama3, "I'm here, they'RE 12345 ok\n\n  x   \t");
+        let w = words(
+            PreTokenizer::Llama3,
+            "I'm here, they'RE 12345 ok\n\n  x   \t",
+        );
         assert_eq!(
             w,
-            ["I", "'m", " here", ",", " they", "'RE", " ", "123", "45", " ok", "\n\n", " ", " x", "   \t"]
+            [
+                "I", "'m", " here", ",", " they", "'RE", " ", "123", "45", " ok", "\n\n", " ",
+                " x", "   \t"
+            ]
         );
     }
 

@@ -147,7 +147,10 @@ fn wrong(key: &'static str, expected: &'static str, v: &MetaValue) -> TokenizerE
 fn get_str<'a>(md: &'a Metadata, key: &'static str) -> Result<Option<&'a str>, TokenizerError> {
     match md.get(key) {
         None => Ok(None),
-        Some(v) => v.as_str().map(Some).ok_or_else(|| wrong(key, "a string", v)),
+        Some(v) => v
+            .as_str()
+            .map(Some)
+            .ok_or_else(|| wrong(key, "a string", v)),
     }
 }
 
