@@ -7,8 +7,13 @@
 //!   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 //! - `qwen2`: the same with `\p{N}` (one digit per word).
 //! - `gpt2`: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
-//! - `default`: `[\p{P}\$\+<=>\^~\|]+`, then `gpt2`, then `\p{N}+`, then `[0-9][0-9][0-9]`,
-//!   each cutting the pieces of the previous one (text between matches is a piece too).
+//! - `qwen35`: `qwen2` with combining marks (`\p{M}`) counted with letters.
+//! - `starcoder` (also `refact`, `command-r`, `smollm`, …): `\p{N}`, then `gpt2`.
+//! - `falcon`: ``[\p{P}\$\+<=>\^~\|`]+``, then `gpt2`, then `[0-9][0-9][0-9]`.
+//! - `default`: `[\p{P}\$\+<=>\^~\|]+`, then `gpt2`, then `\p{N}+`, then `[0-9][0-9][0-9]`.
+//!
+//! Where there are several regexes, each cuts the pieces of the previous one, and the
+//! text between its matches is a piece too (llama.cpp `unicode_regex_split`).
 
 use unicode_general_category::{GeneralCategory as Gc, get_general_category};
 
@@ -23,6 +28,12 @@ pub enum PreTokenizer {
     Llama3,
     /// The Qwen2 regex (one digit per word).
     Qwen2,
+    /// The Qwen3.5 regex: Qwen2 with combining marks joined to letters.
+    Qwen35,
+    /// StarCoder: every digit alone, then the GPT-2 regex.
+    StarCoder,
+    /// Falcon: punctuation runs, the GPT-2 regex, then digit triples.
+    Falcon,
 }
 
 /// What a `tokenizer.ggml.pre` name selects, with the flags llama.cpp ties to it.
@@ -62,6 +73,12 @@ impl PreTokenizer {
             | "jina-v2-de" | "a.x-4.0" | "mellum" | "modern-bert" | "mpt" | "olmo" | "jais"
             | "exaone4" => c(Gpt2, true, false, false),
             "trillion" | "granite-docling" => c(Gpt2, false, false, false),
+            "qwen35" => c(Qwen35, false, false, false),
+            "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => {
+                c(StarCoder, true, false, false)
+            }
+            "command-r" | "smollm" => c(StarCoder, false, false, false),
+            "falcon" => c(Falcon, true, false, false),
             _ => return None,
         })
     }
@@ -73,9 +90,23 @@ impl PreTokenizer {
         let mut cuts = Vec::new();
         let whole = [(0, cps.len())];
         match self {
-            PreTokenizer::Llama3 => split_llama3(&cps, &whole, 3, &mut cuts),
-            PreTokenizer::Qwen2 => split_llama3(&cps, &whole, 1, &mut cuts),
+            PreTokenizer::Llama3 => split_llama3(&cps, &whole, 3, LETTER, &mut cuts),
+            PreTokenizer::Qwen2 => split_llama3(&cps, &whole, 1, LETTER, &mut cuts),
+            PreTokenizer::Qwen35 => split_llama3(&cps, &whole, 1, LETTER | MARK, &mut cuts),
             PreTokenizer::Gpt2 => split_gpt2(&cps, &whole, &mut cuts),
+            PreTokenizer::StarCoder => {
+                let mut a = Vec::new();
+                split_singles(&cps, &whole, NUMBER, &mut a);
+                split_gpt2(&cps, &a, &mut cuts);
+            }
+            PreTokenizer::Falcon => {
+                let mut a = Vec::new();
+                let punct = |c: char, f: u8| f & PUNCT != 0 || "$+<=>^~|`".contains(c);
+                split_runs(&cps, &whole, punct, &mut a);
+                let mut b = Vec::new();
+                split_gpt2(&cps, &a, &mut b);
+                split_digit_triples(&cps, &b, &mut cuts);
+            }
             PreTokenizer::Default => {
                 let mut a = Vec::new();
                 split_runs(
@@ -99,6 +130,7 @@ const LETTER: u8 = 1;
 const NUMBER: u8 = 2;
 const WS: u8 = 4;
 const PUNCT: u8 = 8;
+const MARK: u8 = 16;
 
 fn flags_of(c: char) -> u8 {
     let mut f = if c.is_whitespace() { WS } else { 0 };
@@ -116,6 +148,7 @@ fn flags_of(c: char) -> u8 {
         | Gc::InitialPunctuation
         | Gc::FinalPunctuation
         | Gc::OtherPunctuation => PUNCT,
+        Gc::NonspacingMark | Gc::SpacingMark | Gc::EnclosingMark => MARK,
         _ => 0,
     };
     f
@@ -231,7 +264,16 @@ fn whitespace(p: &Piece<'_>, pos: usize, newlines: bool) -> Option<usize> {
     (n > 0).then_some(pos + n)
 }
 
-fn split_llama3(cps: &Cps, pieces: &[(usize, usize)], group: usize, out: &mut Vec<(usize, usize)>) {
+/// The llama3 family: `group` digits per number word; `letters` is the letter class
+/// (`\p{L}`, or `[\p{L}\p{M}]` for qwen35, which then leaves marks out of the
+/// punctuation class too).
+fn split_llama3(
+    cps: &Cps,
+    pieces: &[(usize, usize)],
+    group: usize,
+    letters: u8,
+    out: &mut Vec<(usize, usize)>,
+) {
     for &(ini, end) in pieces {
         let p = Piece { cps, ini, end };
         let mut prev = ini;
@@ -246,10 +288,10 @@ fn split_llama3(cps: &Cps, pieces: &[(usize, usize)], group: usize, out: &mut Ve
             }
             // [^\r\n\p{L}\p{N}]?\p{L}+
             if !(cpt == '\r' || cpt == '\n' || flags & NUMBER != 0)
-                && (flags & LETTER != 0 || p.flags(pos + 1) & LETTER != 0)
+                && (flags & letters != 0 || p.flags(pos + 1) & letters != 0)
             {
                 pos += 1;
-                while p.flags(pos) & LETTER != 0 {
+                while p.flags(pos) & letters != 0 {
                     pos += 1;
                 }
                 add(out, &mut prev, pos);
@@ -270,7 +312,7 @@ fn split_llama3(cps: &Cps, pieces: &[(usize, usize)], group: usize, out: &mut Ve
             }
             // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
             let mut f2 = if cpt == ' ' { p.flags(pos + 1) } else { flags };
-            let other = |f: u8, here: bool| f & (WS | LETTER | NUMBER) == 0 && here;
+            let other = |f: u8, here: bool| f & (WS | letters | NUMBER) == 0 && here;
             if other(f2, true) {
                 pos += usize::from(cpt == ' ');
                 while other(f2, p.exists(pos)) {
@@ -351,6 +393,25 @@ fn split_runs(
     }
 }
 
+/// Each code point of a class alone (`\p{N}`), and the runs between them.
+fn split_singles(cps: &Cps, pieces: &[(usize, usize)], class: u8, out: &mut Vec<(usize, usize)>) {
+    for &(ini, end) in pieces {
+        let mut start = ini;
+        for pos in ini..end {
+            if cps.fl[pos] & class != 0 {
+                if start < pos {
+                    out.push((start, pos));
+                }
+                out.push((pos, pos + 1));
+                start = pos + 1;
+            }
+        }
+        if start < end {
+            out.push((start, end));
+        }
+    }
+}
+
 /// `[0-9][0-9][0-9]`: leftmost non-overlapping ASCII digit triples, and the gaps.
 fn split_digit_triples(cps: &Cps, pieces: &[(usize, usize)], out: &mut Vec<(usize, usize)>) {
     for &(ini, end) in pieces {
@@ -418,12 +479,22 @@ mod tests {
     }
 
     #[test]
+    fn other_families() {
+        assert_eq!(words(PreTokenizer::Qwen35, "e\u{301}x 12"), ["e\u{301}x", " ", "1", "2"]);
+        assert_eq!(words(PreTokenizer::StarCoder, "ab 123"), ["ab", " ", "1", "2", "3"]);
+        assert_eq!(words(PreTokenizer::Falcon, "a`b 1234"), ["a", "`", "b", " ", "123", "4"]);
+    }
+
+    #[test]
     fn words_cover_text() {
         for pre in [
             PreTokenizer::Default,
             PreTokenizer::Gpt2,
             PreTokenizer::Llama3,
             PreTokenizer::Qwen2,
+            PreTokenizer::Qwen35,
+            PreTokenizer::StarCoder,
+            PreTokenizer::Falcon,
         ] {
             let text = "é\u{301}日本 \u{a0} x\r\n\t'' 'LL 1٣4 🎉";
             assert_eq!(words(pre, text).concat(), text);
