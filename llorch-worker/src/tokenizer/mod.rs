@@ -26,6 +26,7 @@ mod error;
 mod pretok;
 mod special;
 mod spm;
+mod unicode_table;
 mod vocab;
 
 use std::cell::RefCell;

@@ -15,7 +15,7 @@
 //! Where there are several regexes, each cuts the pieces of the previous one, and the
 //! text between its matches is a piece too (llama.cpp `unicode_regex_split`).
 
-use unicode_general_category::{GeneralCategory as Gc, get_general_category};
+use super::unicode_table::RANGES;
 
 /// The pre-tokenizer of a BPE vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,26 +132,13 @@ const WS: u8 = 4;
 const PUNCT: u8 = 8;
 const MARK: u8 = 16;
 
+/// The class flags of a code point: `\p{L}`, `\p{N}`, `\p{P}`, `\p{M}` by Unicode 15.1
+/// general category (llama.cpp's tables), and `\s` (White_Space).
 fn flags_of(c: char) -> u8 {
-    let mut f = if c.is_whitespace() { WS } else { 0 };
-    f |= match get_general_category(c) {
-        Gc::UppercaseLetter
-        | Gc::LowercaseLetter
-        | Gc::TitlecaseLetter
-        | Gc::ModifierLetter
-        | Gc::OtherLetter => LETTER,
-        Gc::DecimalNumber | Gc::LetterNumber | Gc::OtherNumber => NUMBER,
-        Gc::ConnectorPunctuation
-        | Gc::DashPunctuation
-        | Gc::OpenPunctuation
-        | Gc::ClosePunctuation
-        | Gc::InitialPunctuation
-        | Gc::FinalPunctuation
-        | Gc::OtherPunctuation => PUNCT,
-        Gc::NonspacingMark | Gc::SpacingMark | Gc::EnclosingMark => MARK,
-        _ => 0,
-    };
-    f
+    let ws = if c.is_whitespace() { WS } else { 0 };
+    let cp = c as u32;
+    let i = RANGES.partition_point(|&(start, _)| start <= cp);
+    ws | RANGES.get(i.wrapping_sub(1)).map_or(0, |r| r.1)
 }
 
 /// The code points of a text with their category flags and byte offsets.
