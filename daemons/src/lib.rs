@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 pub mod inspect;
+pub mod tokenize;
 
 /// Exit code for bad input (a bad argument or file): the message names the problem.
 pub const EXIT_USAGE: u8 = 2;

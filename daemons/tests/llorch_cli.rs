@@ -36,6 +36,7 @@ fn help_lists_only_working_commands() {
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("ref") && help.contains("error-codes"));
+    assert!(help.contains("tokenize") && help.contains("detokenize"));
     let codes = llorch(&["error-codes"]);
     let text = String::from_utf8(codes.stdout).unwrap();
     assert!(text.contains("QUEUE_FULL") && text.contains("429"));

@@ -15,3 +15,4 @@ pub mod model;
 pub mod quant;
 pub mod sampling;
 pub mod synth;
+pub mod tokenizer;

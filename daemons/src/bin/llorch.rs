@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use llorch_core::{ErrorCode, ModelRef};
+use llorch_daemons::tokenize::{self, load_tokenizer};
 use llorch_daemons::{fail, inspect, parse_args};
 
 /// llama-orch: serve GGUF models on NVIDIA GPUs, from one box to a fleet.
@@ -37,6 +38,25 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Prints the token ids of TEXT as one JSON array (BOS included when the model
+    /// adds it; special-token text such as `<start_of_turn>` is parsed as the token).
+    Tokenize {
+        /// The GGUF model whose tokenizer to use.
+        #[arg(long)]
+        model: PathBuf,
+        /// The text to tokenize.
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
+    /// Prints the text of a comma-separated list of token ids.
+    Detokenize {
+        /// The GGUF model whose tokenizer to use.
+        #[arg(long)]
+        model: PathBuf,
+        /// Token ids: `ID,ID,...`.
+        #[arg(allow_hyphen_values = true)]
+        ids: String,
     },
 }
 
@@ -82,6 +102,30 @@ fn main() -> ExitCode {
             });
             println!("{out}");
             ExitCode::SUCCESS
+        }
+        Command::Tokenize { model, text } => {
+            let out = load_tokenizer(&model).and_then(|t| tokenize::tokenize(&t, &text));
+            match out {
+                Ok(json) => {
+                    println!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail("llorch tokenize", e),
+            }
+        }
+        Command::Detokenize { model, ids } => {
+            // Check the id list before loading the model.
+            if let Err(e) = tokenize::parse_ids(&ids) {
+                return fail("llorch detokenize", e);
+            }
+            let out = load_tokenizer(&model).and_then(|t| tokenize::detokenize(&t, &ids));
+            match out {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail("llorch detokenize", e),
+            }
         }
         Command::ErrorCodes => {
             println!("{:<22} {:>4}  retriable", "code", "http");
