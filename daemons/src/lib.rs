@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+pub mod generate;
 pub mod inspect;
 pub mod tokenize;
 

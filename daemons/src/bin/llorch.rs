@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use llorch_core::wire::task::GenerationParams;
 use llorch_core::{ErrorCode, ModelRef};
 use llorch_daemons::tokenize::{self, load_tokenizer};
-use llorch_daemons::{fail, inspect, parse_args};
+use llorch_daemons::{fail, generate, inspect, parse_args};
 
 /// llama-orch: serve GGUF models on NVIDIA GPUs, from one box to a fleet.
 #[derive(Parser)]
@@ -38,6 +39,45 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Generates text with the CPU engine, streaming it to stdout.
+    Generate {
+        /// GGUF model file, or `demo` for gemma-3-270m from the model cache.
+        #[arg(long)]
+        model: PathBuf,
+        /// The prompt (special-token text such as `<start_of_turn>` is parsed).
+        #[arg(long, allow_hyphen_values = true)]
+        prompt: String,
+        /// Most tokens to generate.
+        #[arg(long, default_value_t = 128)]
+        max_tokens: u32,
+        /// Temperature (0 = greedy).
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f32,
+        /// RNG seed (default: chosen per run).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Keep the K most likely tokens (0 = all).
+        #[arg(long, default_value_t = 40)]
+        top_k: u32,
+        /// Nucleus sampling mass.
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f32,
+        /// Print `{"tokens": [...], "text": "..."}` instead of streaming text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Teacher forcing: for each input token, the top-N next tokens given the tokens so far (JSON).
+    Logprobs {
+        /// GGUF model file, or `demo`.
+        #[arg(long)]
+        model: PathBuf,
+        /// Token ids: `ID,ID,...`.
+        #[arg(long)]
+        tokens: String,
+        /// Alternatives per position.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
     },
     /// Prints the token ids of TEXT as one JSON array (BOS included when the model
     /// adds it; special-token text such as `<start_of_turn>` is parsed as the token).
@@ -102,6 +142,50 @@ fn main() -> ExitCode {
             });
             println!("{out}");
             ExitCode::SUCCESS
+        }
+        Command::Generate {
+            model,
+            prompt,
+            max_tokens,
+            temperature,
+            seed,
+            top_k,
+            top_p,
+            json,
+        } => {
+            let params = GenerationParams {
+                max_tokens: Some(max_tokens),
+                temperature: Some(temperature),
+                seed,
+                top_k: Some(top_k),
+                top_p: Some(top_p),
+                ..GenerationParams::default()
+            };
+            let run = generate::resolve_model(&model).and_then(|model| {
+                generate::generate(&generate::GenerateArgs {
+                    model,
+                    prompt,
+                    params,
+                    json,
+                })
+            });
+            match run {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail("llorch generate", e.message),
+            }
+        }
+        Command::Logprobs { model, tokens, top } => {
+            let ids = match tokenize::parse_ids(&tokens) {
+                Ok(ids) => ids,
+                Err(e) => return fail("llorch logprobs", e),
+            };
+            match generate::resolve_model(&model).and_then(|m| generate::logprobs(&m, &ids, top)) {
+                Ok(json) => {
+                    println!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail("llorch logprobs", e.message),
+            }
         }
         Command::Tokenize { model, text } => {
             let out = load_tokenizer(&model).and_then(|t| tokenize::tokenize(&t, &text));

@@ -6,7 +6,8 @@
 
 use rayon::prelude::*;
 
-use super::qdot::{QuantRow, WeightFormat, dot_row_f, dot_row_q};
+use super::qdot::{QuantRow, WeightFormat, dot_row_f, dot_rows_q};
+use super::simd;
 
 /// A weight matrix in its GGUF encoding: `rows` output features of `cols` inputs each.
 #[derive(Debug, Clone, Copy)]
@@ -123,18 +124,21 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
         .enumerate()
         .for_each(|(c, tile)| {
             let j0 = c * chunk;
-            for (dj, per_row) in tile.chunks_mut(rows).enumerate() {
-                let wr = w.row(j0 + dj);
-                if w.fmt.is_quantized() {
-                    for (r, o) in per_row.iter_mut().enumerate() {
-                        *o = dot_row_q(w.fmt, wr, &xq[r]);
+            simd::run(
+                #[inline(always)]
+                || {
+                    for (dj, per_row) in tile.chunks_mut(rows).enumerate() {
+                        let wr = w.row(j0 + dj);
+                        if w.fmt.is_quantized() {
+                            dot_rows_q(w.fmt, wr, xq, per_row);
+                        } else {
+                            for (r, o) in per_row.iter_mut().enumerate() {
+                                *o = dot_row_f(w.fmt, wr, &x.f[r * x.cols..(r + 1) * x.cols]);
+                            }
+                        }
                     }
-                } else {
-                    for (r, o) in per_row.iter_mut().enumerate() {
-                        *o = dot_row_f(w.fmt, wr, &x.f[r * x.cols..(r + 1) * x.cols]);
-                    }
-                }
-            }
+                },
+            )
         });
     if rows > 1 {
         for j in 0..n {

@@ -2,8 +2,11 @@
 
 pub mod attention;
 mod backend;
+pub mod lanes;
 pub mod matmul;
 pub mod ops;
 pub mod qdot;
+pub mod simd;
+pub mod unpack;
 
 pub use backend::CpuBackend;

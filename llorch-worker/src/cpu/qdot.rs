@@ -8,6 +8,9 @@
 
 use half::{bf16, f16};
 
+use super::lanes::{Lanes, Portable};
+use super::unpack::{Pieces, Scale, Unpack};
+
 /// Values per activation block.
 pub const QK: usize = 32;
 
@@ -150,141 +153,93 @@ impl QuantRow {
     }
 }
 
+/// Dots of one quantized weight row with many quantized activation rows, with the
+/// lane arithmetic `L`. Each weight block is unpacked once per tile of rows; every
+/// `out[r]` depends only on row `r` and the weights (SYS-0003).
 #[inline(always)]
-fn f16_at(b: &[u8], at: usize) -> f32 {
-    f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
-}
-
-#[inline(always)]
-fn idot(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| i32::from(x) * i32::from(y))
-        .sum()
-}
-
-/// Q4_K/Q5_K scale and min of sub-block `j` (0..8) from the 12 packed bytes.
-#[inline(always)]
-fn k_scale_min(s: &[u8], j: usize) -> (f32, f32) {
-    if j < 4 {
-        (f32::from(s[j] & 63), f32::from(s[j + 4] & 63))
-    } else {
-        (
-            f32::from((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4)),
-            f32::from((s[j + 4] >> 4) | ((s[j] >> 6) << 4)),
-        )
+pub fn dot_rows_q_with<L: Lanes>(fmt: WeightFormat, w: &[u8], xs: &[QuantRow], out: &mut [f32]) {
+    use super::unpack::*;
+    match fmt {
+        WeightFormat::Q8_0 => rows::<L, Q8_0>(w, xs, out),
+        WeightFormat::Q4_0 => rows::<L, Q4_0>(w, xs, out),
+        WeightFormat::Q4_1 => rows::<L, Q4_1>(w, xs, out),
+        WeightFormat::Q5_0 => rows::<L, Q5_0>(w, xs, out),
+        WeightFormat::Q5_1 => rows::<L, Q5_1>(w, xs, out),
+        WeightFormat::Q4K => rows::<L, Q4K>(w, xs, out),
+        WeightFormat::Q5K => rows::<L, Q5K>(w, xs, out),
+        WeightFormat::Q6K => rows::<L, Q6K>(w, xs, out),
+        WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16 => out.fill(0.0),
     }
+}
+
+/// Rows in tiles of 4, then one by one.
+#[inline(always)]
+fn rows<L: Lanes, F: Unpack>(w: &[u8], xs: &[QuantRow], out: &mut [f32]) {
+    let full = xs.len() / 4 * 4;
+    for (xt, ot) in xs[..full]
+        .chunks_exact(4)
+        .zip(out[..full].chunks_exact_mut(4))
+    {
+        tile::<L, F, 4>(w, xt, ot);
+    }
+    for (x, o) in xs[full..].iter().zip(&mut out[full..]) {
+        tile::<L, F, 1>(w, std::slice::from_ref(x), std::slice::from_mut(o));
+    }
+}
+
+/// `R` rows against one weight row; accumulators stay in registers.
+#[inline(always)]
+fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], xs: &[QuantRow], out: &mut [f32]) {
+    let nb = w.len() / F::BYTES;
+    let np = nb * F::PIECES;
+    // Exact-length views let the compiler drop the bounds checks in the loop.
+    let q: [&[i8]; R] = std::array::from_fn(|r| &xs[r].q[..np * QK]);
+    let d: [&[f32]; R] = std::array::from_fn(|r| &xs[r].d[..np]);
+    let sum: [&[i32]; R] = std::array::from_fn(|r| &xs[r].sum[..np]);
+    let mut acc = [L::zero(); R];
+    let mut mins = [0.0f32; R];
+    let mut up = Pieces::new();
+    for (b, blk) in w.chunks_exact(F::BYTES).enumerate() {
+        F::load::<L>(blk, &mut up);
+        for j in 0..F::PIECES {
+            let xb = b * F::PIECES + j;
+            for r in 0..R {
+                let xq = &q[r][xb * QK..(xb + 1) * QK];
+                let xd = d[r][xb];
+                match up.scale[j] {
+                    Scale::Plain(a) => L::add_piece(&mut acc[r], &up.u[j], xq, a * xd, None),
+                    Scale::WithMin(a, m) => {
+                        L::add_piece(&mut acc[r], &up.u[j], xq, a * xd, None);
+                        mins[r] += m * xd * sum[r][xb] as f32;
+                    }
+                    Scale::Halves(dd, s0, s1) => {
+                        L::add_piece(&mut acc[r], &up.u[j], xq, dd * xd, Some((s0, s1)))
+                    }
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        out[r] = L::sum(&acc[r]) + mins[r];
+    }
+}
+
+/// [`dot_rows_q_with`] on the best lane arithmetic of this CPU.
+#[inline(always)]
+pub fn dot_rows_q(fmt: WeightFormat, w: &[u8], xs: &[QuantRow], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::isa() != super::simd::Isa::Portable {
+        return dot_rows_q_with::<super::lanes::Avx2>(fmt, w, xs, out);
+    }
+    dot_rows_q_with::<Portable>(fmt, w, xs, out);
 }
 
 /// Dot of one quantized weight row with one quantized activation row.
 #[inline(always)]
 pub fn dot_row_q(fmt: WeightFormat, w: &[u8], x: &QuantRow) -> f32 {
-    let mut acc = 0.0f32;
-    let mut u = [0i8; QK];
-    match fmt {
-        WeightFormat::Q8_0 => {
-            for (b, blk) in w.chunks_exact(34).enumerate() {
-                let q: &[i8] = bytemuck::cast_slice(&blk[2..34]);
-                let s = idot(q, &x.q[b * QK..(b + 1) * QK]);
-                acc += f16_at(blk, 0) * x.d[b] * s as f32;
-            }
-        }
-        WeightFormat::Q4_0 | WeightFormat::Q4_1 => {
-            let bb = fmt.block_bytes();
-            let qo = if fmt == WeightFormat::Q4_0 { 2 } else { 4 };
-            let off = if fmt == WeightFormat::Q4_0 { 8 } else { 0 };
-            for (b, blk) in w.chunks_exact(bb).enumerate() {
-                let qs = &blk[qo..qo + 16];
-                for j in 0..16 {
-                    u[j] = (qs[j] & 0xF) as i8 - off;
-                    u[j + 16] = (qs[j] >> 4) as i8 - off;
-                }
-                let s = idot(&u, &x.q[b * QK..(b + 1) * QK]) as f32;
-                acc += f16_at(blk, 0) * x.d[b] * s;
-                if fmt == WeightFormat::Q4_1 {
-                    acc += f16_at(blk, 2) * x.d[b] * x.sum[b] as f32;
-                }
-            }
-        }
-        WeightFormat::Q5_0 | WeightFormat::Q5_1 => {
-            let bb = fmt.block_bytes();
-            let (ho, qo, off) = if fmt == WeightFormat::Q5_0 {
-                (2, 6, 16)
-            } else {
-                (4, 8, 0)
-            };
-            for (b, blk) in w.chunks_exact(bb).enumerate() {
-                let qh = u32::from_le_bytes([blk[ho], blk[ho + 1], blk[ho + 2], blk[ho + 3]]);
-                let qs = &blk[qo..qo + 16];
-                for j in 0..16 {
-                    let h0 = ((qh >> j) & 1) as u8;
-                    let h1 = ((qh >> (j + 16)) & 1) as u8;
-                    u[j] = ((qs[j] & 0xF) | (h0 << 4)) as i8 - off;
-                    u[j + 16] = ((qs[j] >> 4) | (h1 << 4)) as i8 - off;
-                }
-                let s = idot(&u, &x.q[b * QK..(b + 1) * QK]) as f32;
-                acc += f16_at(blk, 0) * x.d[b] * s;
-                if fmt == WeightFormat::Q5_1 {
-                    acc += f16_at(blk, 2) * x.d[b] * x.sum[b] as f32;
-                }
-            }
-        }
-        WeightFormat::Q4K | WeightFormat::Q5K => {
-            let five = fmt == WeightFormat::Q5K;
-            let bb = fmt.block_bytes();
-            for (b, blk) in w.chunks_exact(bb).enumerate() {
-                let d = f16_at(blk, 0);
-                let dmin = f16_at(blk, 2);
-                let sc = &blk[4..16];
-                let (qh, qs) = if five {
-                    (&blk[16..48], &blk[48..176])
-                } else {
-                    (&blk[0..0], &blk[16..144])
-                };
-                for k in 0..4 {
-                    for half in 0..2 {
-                        let j = 2 * k + half;
-                        for l in 0..32 {
-                            let byte = qs[32 * k + l];
-                            let mut v = if half == 0 { byte & 0xF } else { byte >> 4 };
-                            if five {
-                                v |= ((qh[l] >> j) & 1) << 4;
-                            }
-                            u[l] = v as i8;
-                        }
-                        let xb = b * 8 + j;
-                        let (s, m) = k_scale_min(sc, j);
-                        let dot = idot(&u, &x.q[xb * QK..(xb + 1) * QK]) as f32;
-                        acc += d * s * x.d[xb] * dot - dmin * m * x.d[xb] * x.sum[xb] as f32;
-                    }
-                }
-            }
-        }
-        WeightFormat::Q6K => {
-            for (b, blk) in w.chunks_exact(210).enumerate() {
-                let (ql, qh) = (&blk[0..128], &blk[128..192]);
-                let sc: &[i8] = bytemuck::cast_slice(&blk[192..208]);
-                let d = f16_at(blk, 208);
-                for n in 0..2 {
-                    for g in 0..4 {
-                        for l in 0..32 {
-                            let lo = ql[64 * n + l + if g % 2 == 1 { 32 } else { 0 }];
-                            let lo = if g < 2 { lo & 0xF } else { lo >> 4 };
-                            let hi = (qh[32 * n + l] >> (2 * g)) & 3;
-                            u[l] = (lo | (hi << 4)) as i8 - 32;
-                        }
-                        let xb = b * 8 + 4 * n + g;
-                        let xq = &x.q[xb * QK..(xb + 1) * QK];
-                        let s0 = idot(&u[..16], &xq[..16]) * i32::from(sc[8 * n + 2 * g]);
-                        let s1 = idot(&u[16..], &xq[16..]) * i32::from(sc[8 * n + 2 * g + 1]);
-                        acc += d * x.d[xb] * (s0 + s1) as f32;
-                    }
-                }
-            }
-        }
-        WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16 => {}
-    }
-    acc
+    let mut out = [0.0f32];
+    dot_rows_q(fmt, w, std::slice::from_ref(x), &mut out);
+    out[0]
 }
 
 #[inline(always)]
@@ -410,6 +365,47 @@ mod tests {
             }
         }
         assert!(checked > 2000, "{checked}");
+    }
+
+    #[test]
+    fn every_lane_implementation_gives_the_same_bits() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/quant_vectors.json")).unwrap();
+        for case in v["cases"].as_array().unwrap() {
+            let Some(fmt) = format_of(case["type"].as_str().unwrap()) else {
+                continue;
+            };
+            if !fmt.is_quantized() {
+                continue;
+            }
+            let raw = hex(case["raw_hex"].as_str().unwrap());
+            let n = case["n_elems"].as_u64().unwrap() as usize;
+            let xs: Vec<QuantRow> = (0..11)
+                .map(|r| {
+                    let x: Vec<f32> = (0..n)
+                        .map(|i| (((i * 31 + r * 17) % 97) as f32 - 48.0) / 7.0)
+                        .collect();
+                    let mut q = QuantRow::default();
+                    if fmt.uses_k_activations() {
+                        q.quantize_k(&x)
+                    } else {
+                        q.quantize(&x)
+                    }
+                    q
+                })
+                .collect();
+            let mut portable = vec![0.0; xs.len()];
+            dot_rows_q_with::<Portable>(fmt, &raw, &xs, &mut portable);
+            let mut best = vec![0.0; xs.len()];
+            super::super::simd::run(|| dot_rows_q(fmt, &raw, &xs, &mut best));
+            let mut alone = vec![0.0; xs.len()];
+            for (r, x) in xs.iter().enumerate() {
+                alone[r] = dot_row_q(fmt, &raw, x);
+            }
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&portable), bits(&best), "{fmt:?}");
+            assert_eq!(bits(&portable), bits(&alone), "{fmt:?}");
+        }
     }
 
     #[test]

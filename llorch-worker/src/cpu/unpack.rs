@@ -1,0 +1,227 @@
+//! Unpacking GGUF weight blocks into 32-value pieces of `i8` with their scales.
+//!
+//! One type per format, so the kernels are compiled per format with no branch on
+//! the format inside the loop.
+
+use super::lanes::Lanes;
+use super::qdot::QK;
+
+#[inline(always)]
+fn f16_at<L: Lanes>(b: &[u8], at: usize) -> f32 {
+    L::f16(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// How one 32-value piece scales its integer dot product.
+#[derive(Clone, Copy, Debug)]
+pub enum Scale {
+    /// `a · x.d · Σ(q·x)`.
+    Plain(f32),
+    /// `a · x.d · Σ(q·x) + m · x.d · Σx` (formats with a min).
+    WithMin(f32, f32),
+    /// `d · x.d · (s0 · Σ_lo + s1 · Σ_hi)`: two 16-value halves with 8-bit scales (Q6_K).
+    Halves(f32, i32, i32),
+}
+
+/// Up to eight unpacked pieces (a 256-value block).
+#[derive(Debug)]
+pub struct Pieces {
+    /// The values.
+    pub u: [[i8; QK]; 8],
+    /// Their scales.
+    pub scale: [Scale; 8],
+}
+
+impl Pieces {
+    /// Zeroed pieces.
+    #[inline(always)]
+    pub fn new() -> Self {
+        Self {
+            u: [[0; QK]; 8],
+            scale: [Scale::Plain(0.0); 8],
+        }
+    }
+}
+
+impl Default for Pieces {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A block format.
+pub trait Unpack {
+    /// Pieces per block.
+    const PIECES: usize;
+    /// Bytes per block.
+    const BYTES: usize;
+    /// Unpacks `blk` (exactly `BYTES` long) into the first `PIECES` pieces.
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces);
+}
+
+/// Q8_0: f16 scale, 32 `i8`.
+pub struct Q8_0;
+/// Q4_0: f16 scale, 32 nibbles offset by 8.
+pub struct Q4_0;
+/// Q4_1: f16 scale and min, 32 nibbles.
+pub struct Q4_1;
+/// Q5_0: f16 scale, 32 five-bit values offset by 16.
+pub struct Q5_0;
+/// Q5_1: f16 scale and min, 32 five-bit values.
+pub struct Q5_1;
+/// Q4_K: 8 sub-blocks with 6-bit scales and mins.
+pub struct Q4K;
+/// Q5_K: as Q4_K with a fifth bit.
+pub struct Q5K;
+/// Q6_K: 16 sub-blocks of 16 with 8-bit scales.
+pub struct Q6K;
+
+impl Unpack for Q8_0 {
+    const PIECES: usize = 1;
+    const BYTES: usize = 34;
+    #[inline(always)]
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+        for (u, &b) in p.u[0].iter_mut().zip(&blk[2..34]) {
+            *u = b as i8;
+        }
+        p.scale[0] = Scale::Plain(f16_at::<L>(blk, 0));
+    }
+}
+
+#[inline(always)]
+fn nibbles(qs: &[u8], off: i8, u: &mut [i8; QK]) {
+    for j in 0..16 {
+        u[j] = (qs[j] & 0xF) as i8 - off;
+        u[j + 16] = (qs[j] >> 4) as i8 - off;
+    }
+}
+
+#[inline(always)]
+fn five_bits(qh: u32, qs: &[u8], off: i8, u: &mut [i8; QK]) {
+    for j in 0..16 {
+        let h0 = ((qh >> j) & 1) as u8;
+        let h1 = ((qh >> (j + 16)) & 1) as u8;
+        u[j] = ((qs[j] & 0xF) | (h0 << 4)) as i8 - off;
+        u[j + 16] = ((qs[j] >> 4) | (h1 << 4)) as i8 - off;
+    }
+}
+
+fn qh_at(blk: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([blk[at], blk[at + 1], blk[at + 2], blk[at + 3]])
+}
+
+impl Unpack for Q4_0 {
+    const PIECES: usize = 1;
+    const BYTES: usize = 18;
+    #[inline(always)]
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+        nibbles(&blk[2..18], 8, &mut p.u[0]);
+        p.scale[0] = Scale::Plain(f16_at::<L>(blk, 0));
+    }
+}
+
+impl Unpack for Q4_1 {
+    const PIECES: usize = 1;
+    const BYTES: usize = 20;
+    #[inline(always)]
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+        nibbles(&blk[4..20], 0, &mut p.u[0]);
+        p.scale[0] = Scale::WithMin(f16_at::<L>(blk, 0), f16_at::<L>(blk, 2));
+    }
+}
+
+impl Unpack for Q5_0 {
+    const PIECES: usize = 1;
+    const BYTES: usize = 22;
+    #[inline(always)]
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+        five_bits(qh_at(blk, 2), &blk[6..22], 16, &mut p.u[0]);
+        p.scale[0] = Scale::Plain(f16_at::<L>(blk, 0));
+    }
+}
+
+impl Unpack for Q5_1 {
+    const PIECES: usize = 1;
+    const BYTES: usize = 24;
+    #[inline(always)]
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+        five_bits(qh_at(blk, 4), &blk[8..24], 0, &mut p.u[0]);
+        p.scale[0] = Scale::WithMin(f16_at::<L>(blk, 0), f16_at::<L>(blk, 2));
+    }
+}
+
+/// Q4_K/Q5_K scale and min of sub-block `j` (0..8) from the 12 packed bytes.
+#[inline(always)]
+fn k_scale_min(s: &[u8], j: usize) -> (f32, f32) {
+    if j < 4 {
+        (f32::from(s[j] & 63), f32::from(s[j + 4] & 63))
+    } else {
+        (
+            f32::from((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4)),
+            f32::from((s[j + 4] >> 4) | ((s[j] >> 6) << 4)),
+        )
+    }
+}
+
+#[inline(always)]
+fn k_quant<L: Lanes>(blk: &[u8], qh: Option<&[u8]>, qs: &[u8], p: &mut Pieces) {
+    let d = f16_at::<L>(blk, 0);
+    let dmin = f16_at::<L>(blk, 2);
+    let sc = &blk[4..16];
+    for j in 0..8 {
+        let k = j / 2;
+        let shift = if j % 2 == 1 { 4 } else { 0 };
+        let u = &mut p.u[j];
+        for l in 0..32 {
+            let mut v = (qs[32 * k + l] >> shift) & 0xF;
+            if let Some(qh) = qh {
+                v |= ((qh[l] >> j) & 1) << 4;
+            }
+            u[l] = v as i8;
+        }
+        let (s, m) = k_scale_min(sc, j);
+        p.scale[j] = Scale::WithMin(d * s, -(dmin * m));
+    }
+}
+
+impl Unpack for Q4K {
+    const PIECES: usize = 8;
+    const BYTES: usize = 144;
+    #[inline(always)]
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+        k_quant::<L>(blk, None, &blk[16..144], p);
+    }
+}
+
+impl Unpack for Q5K {
+    const PIECES: usize = 8;
+    const BYTES: usize = 176;
+    #[inline(always)]
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+        k_quant::<L>(blk, Some(&blk[16..48]), &blk[48..176], p);
+    }
+}
+
+impl Unpack for Q6K {
+    const PIECES: usize = 8;
+    const BYTES: usize = 210;
+    #[inline(always)]
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+        let (ql, qh) = (&blk[0..128], &blk[128..192]);
+        let sc = &blk[192..208];
+        let d = f16_at::<L>(blk, 208);
+        for n in 0..2 {
+            for g in 0..4 {
+                let u = &mut p.u[4 * n + g];
+                let lo_off = 64 * n + if g % 2 == 1 { 32 } else { 0 };
+                let shift = if g < 2 { 0 } else { 4 };
+                for l in 0..32 {
+                    let lo = (ql[lo_off + l] >> shift) & 0xF;
+                    let hi = (qh[32 * n + l] >> (2 * g)) & 3;
+                    u[l] = (lo | (hi << 4)) as i8 - 32;
+                }
+                let (s0, s1) = (sc[8 * n + 2 * g] as i8, sc[8 * n + 2 * g + 1] as i8);
+                p.scale[4 * n + g] = Scale::Halves(d, i32::from(s0), i32::from(s1));
+            }
+        }
+    }
+}
