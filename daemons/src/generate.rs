@@ -98,6 +98,7 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
         max_tokens,
         params: SamplingParams::from_wire(&args.params, seed_fallback),
         stop: args.params.stop.clone(),
+        ignore_eos: false,
     };
     let sink = PrintSink(Arc::new(parking_lot::Mutex::new(Printed {
         json: args.json,

@@ -93,6 +93,7 @@ fn requests(vocab: u32) -> Vec<SeqRequest> {
                 max_tokens: 6 + i % 5,
                 params,
                 stop: vec![],
+                ignore_eos: false,
             }
         })
         .collect()

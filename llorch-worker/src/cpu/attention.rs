@@ -111,7 +111,8 @@ pub fn attend(q: &[f32], rows: &[RowKeys<'_>], kv: &[f32], shape: &AttnShape, ou
                 oh.fill(0.0);
                 for (i, p) in (lo..=row.pos).enumerate() {
                     let at = lay.slot(row.pages, p) + k_width + g * lay.v_head_dim;
-                    let w = scores[i] * inv;
+                    // Probabilities at half precision, as llama.cpp multiplies them with V.
+                    let w = half::f16::from_f32(scores[i] * inv).to_f32();
                     for (acc, &v) in oh.iter_mut().zip(&kv[at..at + lay.v_head_dim]) {
                         *acc += w * v;
                     }

@@ -103,6 +103,12 @@ impl CpuBackend {
     }
 }
 
+/// `v` rounded to the nearest IEEE half (stored back as f32).
+#[inline]
+fn round_f16(v: f32) -> f32 {
+    half::f16::from_f32(v).to_f32()
+}
+
 /// RMS-normalises each `width`-long row of `x` with `w`, in parallel.
 fn norm_rows(x: &mut [f32], w: &[f32], width: usize, eps: f32) {
     x.par_chunks_mut(width).for_each(|r| rms_norm(r, w, eps));
@@ -149,25 +155,35 @@ impl CpuBackend {
                 rope.apply(head, pos);
             }
         };
+        let scale = cfg.attn_scale;
         s.q.par_chunks_mut(cfg.n_heads * hd)
             .zip(rows.par_iter())
-            .for_each(|(r, row)| per_head(r, row.pos, q_norm));
+            .for_each(|(r, row)| {
+                per_head(r, row.pos, q_norm);
+                // Scaled queries meet the half-precision keys at half precision.
+                r.iter_mut().for_each(|v| *v = round_f16(*v * scale));
+            });
         s.k.par_chunks_mut(cfg.n_kv_heads * hd)
             .zip(rows.par_iter())
             .for_each(|(r, row)| per_head(r, row.pos, k_norm));
-        // Store this step's keys and values, then attend from the cache.
+        // Store this step's keys and values at half precision (the KV cache's
+        // precision in llama.cpp too), then attend from the cache.
         let kv = &mut self.kv[l];
         let (kw, vw) = (cfg.n_kv_heads * hd, cfg.n_kv_heads * cfg.v_head_dim);
         for (i, row) in rows.iter().enumerate() {
             let at = self.lay.slot(row.pages, row.pos);
-            kv[at..at + kw].copy_from_slice(&s.k[i * kw..(i + 1) * kw]);
-            kv[at + kw..at + kw + vw].copy_from_slice(&s.v[i * vw..(i + 1) * vw]);
+            let src = s.k[i * kw..(i + 1) * kw]
+                .iter()
+                .chain(&s.v[i * vw..(i + 1) * vw]);
+            for (dst, &v) in kv[at..at + kw + vw].iter_mut().zip(src) {
+                *dst = round_f16(v);
+            }
         }
         let shape = AttnShape {
             lay: self.lay,
             n_heads: cfg.n_heads,
             window: cfg.sliding_window.filter(|_| cfg.is_sliding(l)),
-            scale: cfg.attn_scale,
+            scale: 1.0,
         };
         s.att.resize(rows.len() * cfg.n_heads * cfg.v_head_dim, 0.0);
         attend(&s.q, rows, kv, &shape, &mut s.att);

@@ -4,7 +4,6 @@
 //! the format inside the loop.
 
 use super::lanes::Lanes;
-use super::qdot::QK;
 
 #[inline(always)]
 fn f16_at<L: Lanes>(b: &[u8], at: usize) -> f32 {
@@ -23,26 +22,25 @@ pub enum Scale {
 }
 
 /// Up to eight unpacked pieces (a 256-value block).
-#[derive(Debug)]
-pub struct Pieces {
+pub struct Pieces<L: Lanes> {
     /// The values.
-    pub u: [[i8; QK]; 8],
+    pub u: [L::Piece; 8],
     /// Their scales.
     pub scale: [Scale; 8],
 }
 
-impl Pieces {
+impl<L: Lanes> Pieces<L> {
     /// Zeroed pieces.
     #[inline(always)]
     pub fn new() -> Self {
         Self {
-            u: [[0; QK]; 8],
+            u: [L::zero_piece(); 8],
             scale: [Scale::Plain(0.0); 8],
         }
     }
 }
 
-impl Default for Pieces {
+impl<L: Lanes> Default for Pieces<L> {
     fn default() -> Self {
         Self::new()
     }
@@ -55,7 +53,7 @@ pub trait Unpack {
     /// Bytes per block.
     const BYTES: usize;
     /// Unpacks `blk` (exactly `BYTES` long) into the first `PIECES` pieces.
-    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces);
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>);
 }
 
 /// Q8_0: f16 scale, 32 `i8`.
@@ -75,46 +73,26 @@ pub struct Q5K;
 /// Q6_K: 16 sub-blocks of 16 with 8-bit scales.
 pub struct Q6K;
 
+fn qh_at(blk: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([blk[at], blk[at + 1], blk[at + 2], blk[at + 3]])
+}
+
 impl Unpack for Q8_0 {
     const PIECES: usize = 1;
     const BYTES: usize = 34;
     #[inline(always)]
-    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
-        for (u, &b) in p.u[0].iter_mut().zip(&blk[2..34]) {
-            *u = b as i8;
-        }
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
+        p.u[0] = L::load_i8(&blk[2..34]);
         p.scale[0] = Scale::Plain(f16_at::<L>(blk, 0));
     }
-}
-
-#[inline(always)]
-fn nibbles(qs: &[u8], off: i8, u: &mut [i8; QK]) {
-    for j in 0..16 {
-        u[j] = (qs[j] & 0xF) as i8 - off;
-        u[j + 16] = (qs[j] >> 4) as i8 - off;
-    }
-}
-
-#[inline(always)]
-fn five_bits(qh: u32, qs: &[u8], off: i8, u: &mut [i8; QK]) {
-    for j in 0..16 {
-        let h0 = ((qh >> j) & 1) as u8;
-        let h1 = ((qh >> (j + 16)) & 1) as u8;
-        u[j] = ((qs[j] & 0xF) | (h0 << 4)) as i8 - off;
-        u[j + 16] = ((qs[j] >> 4) | (h1 << 4)) as i8 - off;
-    }
-}
-
-fn qh_at(blk: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([blk[at], blk[at + 1], blk[at + 2], blk[at + 3]])
 }
 
 impl Unpack for Q4_0 {
     const PIECES: usize = 1;
     const BYTES: usize = 18;
     #[inline(always)]
-    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
-        nibbles(&blk[2..18], 8, &mut p.u[0]);
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
+        p.u[0] = L::nibbles16(&blk[2..18], 8);
         p.scale[0] = Scale::Plain(f16_at::<L>(blk, 0));
     }
 }
@@ -123,8 +101,8 @@ impl Unpack for Q4_1 {
     const PIECES: usize = 1;
     const BYTES: usize = 20;
     #[inline(always)]
-    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
-        nibbles(&blk[4..20], 0, &mut p.u[0]);
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
+        p.u[0] = L::nibbles16(&blk[4..20], 0);
         p.scale[0] = Scale::WithMin(f16_at::<L>(blk, 0), f16_at::<L>(blk, 2));
     }
 }
@@ -133,8 +111,8 @@ impl Unpack for Q5_0 {
     const PIECES: usize = 1;
     const BYTES: usize = 22;
     #[inline(always)]
-    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
-        five_bits(qh_at(blk, 2), &blk[6..22], 16, &mut p.u[0]);
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
+        p.u[0] = L::five_bits(qh_at(blk, 2), &blk[6..22], 16);
         p.scale[0] = Scale::Plain(f16_at::<L>(blk, 0));
     }
 }
@@ -143,8 +121,8 @@ impl Unpack for Q5_1 {
     const PIECES: usize = 1;
     const BYTES: usize = 24;
     #[inline(always)]
-    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
-        five_bits(qh_at(blk, 4), &blk[8..24], 0, &mut p.u[0]);
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
+        p.u[0] = L::five_bits(qh_at(blk, 4), &blk[8..24], 0);
         p.scale[0] = Scale::WithMin(f16_at::<L>(blk, 0), f16_at::<L>(blk, 2));
     }
 }
@@ -163,21 +141,14 @@ fn k_scale_min(s: &[u8], j: usize) -> (f32, f32) {
 }
 
 #[inline(always)]
-fn k_quant<L: Lanes>(blk: &[u8], qh: Option<&[u8]>, qs: &[u8], p: &mut Pieces) {
+fn k_quant<L: Lanes>(blk: &[u8], qh: Option<&[u8]>, qs: &[u8], p: &mut Pieces<L>) {
     let d = f16_at::<L>(blk, 0);
     let dmin = f16_at::<L>(blk, 2);
     let sc = &blk[4..16];
     for j in 0..8 {
         let k = j / 2;
         let shift = if j % 2 == 1 { 4 } else { 0 };
-        let u = &mut p.u[j];
-        for l in 0..32 {
-            let mut v = (qs[32 * k + l] >> shift) & 0xF;
-            if let Some(qh) = qh {
-                v |= ((qh[l] >> j) & 1) << 4;
-            }
-            u[l] = v as i8;
-        }
+        p.u[j] = L::nibbles32(&qs[32 * k..32 * k + 32], shift, qh.map(|h| (h, j as u32)));
         let (s, m) = k_scale_min(sc, j);
         p.scale[j] = Scale::WithMin(d * s, -(dmin * m));
     }
@@ -187,7 +158,7 @@ impl Unpack for Q4K {
     const PIECES: usize = 8;
     const BYTES: usize = 144;
     #[inline(always)]
-    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
         k_quant::<L>(blk, None, &blk[16..144], p);
     }
 }
@@ -196,7 +167,7 @@ impl Unpack for Q5K {
     const PIECES: usize = 8;
     const BYTES: usize = 176;
     #[inline(always)]
-    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
         k_quant::<L>(blk, Some(&blk[16..48]), &blk[48..176], p);
     }
 }
@@ -205,20 +176,20 @@ impl Unpack for Q6K {
     const PIECES: usize = 8;
     const BYTES: usize = 210;
     #[inline(always)]
-    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces) {
+    fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
         let (ql, qh) = (&blk[0..128], &blk[128..192]);
         let sc = &blk[192..208];
         let d = f16_at::<L>(blk, 208);
         for n in 0..2 {
             for g in 0..4 {
-                let u = &mut p.u[4 * n + g];
                 let lo_off = 64 * n + if g % 2 == 1 { 32 } else { 0 };
                 let shift = if g < 2 { 0 } else { 4 };
-                for l in 0..32 {
-                    let lo = (ql[lo_off + l] >> shift) & 0xF;
-                    let hi = (qh[32 * n + l] >> (2 * g)) & 3;
-                    u[l] = (lo | (hi << 4)) as i8 - 32;
-                }
+                p.u[4 * n + g] = L::six_bits(
+                    &ql[lo_off..lo_off + 32],
+                    shift,
+                    &qh[32 * n..32 * n + 32],
+                    2 * g as u32,
+                );
                 let (s0, s1) = (sc[8 * n + 2 * g] as i8, sc[8 * n + 2 * g + 1] as i8);
                 p.scale[4 * n + g] = Scale::Halves(d, i32::from(s0), i32::from(s1));
             }

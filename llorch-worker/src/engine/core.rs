@@ -323,9 +323,9 @@ impl Engine {
     /// Appends a sampled token, streams it and ends the sequence when a limit is hit.
     fn on_token(&mut self, i: usize, sampled: &Sampled) {
         let tok = &self.tok;
-        let eog = tok.is_eog(sampled.id);
         let max_ctx = self.cfg.max_ctx;
         let s = &mut self.running[i];
+        let eog = tok.is_eog(sampled.id) && !s.req.ignore_eos;
         s.tokens.push(sampled.id);
         let index = s.generated;
         s.generated += 1;

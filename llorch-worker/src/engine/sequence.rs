@@ -23,6 +23,8 @@ pub struct SeqRequest {
     pub params: SamplingParams,
     /// Stop strings.
     pub stop: Vec<String>,
+    /// Keep generating past end-of-generation tokens (benchmarks).
+    pub ignore_eos: bool,
 }
 
 /// Where a sequence is in its life.
