@@ -97,7 +97,7 @@ fn base() -> Base {
         u32f(&mut b, &mut fields, Field::TensorType, ty);
         u64f(&mut b, &mut fields, Field::TensorOffset, off);
     }
-    while b.len() % 32 != 0 {
+    while !b.len().is_multiple_of(32) {
         b.push(0);
     }
     // Data: small finite values (0x3c00 = 1.0 in f16 where it matters).

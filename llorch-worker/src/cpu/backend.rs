@@ -26,7 +26,6 @@ struct Scratch {
     up: Vec<f32>,
     tmp: Vec<f32>,
     act: Activations,
-    sampler: SamplerScratch,
 }
 
 /// The model on the CPU, with its KV cache in host memory.
@@ -103,10 +102,16 @@ impl CpuBackend {
     }
 }
 
-/// `v` rounded to the nearest IEEE half (stored back as f32).
-#[inline]
-fn round_f16(v: f32) -> f32 {
-    half::f16::from_f32(v).to_f32()
+/// Rounds every value to the nearest IEEE half (kept as f32), with the CPU's
+/// vector conversions where it has them.
+fn round_f16(xs: &mut [f32]) {
+    use half::slice::HalfFloatSliceExt;
+    let mut buf = [half::f16::ZERO; 256];
+    for c in xs.chunks_mut(256) {
+        let b = &mut buf[..c.len()];
+        b.convert_from_f32_slice(c);
+        b.convert_to_f32_slice(c);
+    }
 }
 
 /// RMS-normalises each `width`-long row of `x` with `w`, in parallel.
@@ -161,7 +166,8 @@ impl CpuBackend {
             .for_each(|(r, row)| {
                 per_head(r, row.pos, q_norm);
                 // Scaled queries meet the half-precision keys at half precision.
-                r.iter_mut().for_each(|v| *v = round_f16(*v * scale));
+                r.iter_mut().for_each(|v| *v *= scale);
+                round_f16(r);
             });
         s.k.par_chunks_mut(cfg.n_kv_heads * hd)
             .zip(rows.par_iter())
@@ -172,12 +178,9 @@ impl CpuBackend {
         let (kw, vw) = (cfg.n_kv_heads * hd, cfg.n_kv_heads * cfg.v_head_dim);
         for (i, row) in rows.iter().enumerate() {
             let at = self.lay.slot(row.pages, row.pos);
-            let src = s.k[i * kw..(i + 1) * kw]
-                .iter()
-                .chain(&s.v[i * vw..(i + 1) * vw]);
-            for (dst, &v) in kv[at..at + kw + vw].iter_mut().zip(src) {
-                *dst = round_f16(v);
-            }
+            kv[at..at + kw].copy_from_slice(&s.k[i * kw..(i + 1) * kw]);
+            kv[at + kw..at + kw + vw].copy_from_slice(&s.v[i * vw..(i + 1) * vw]);
+            round_f16(&mut kv[at..at + kw + vw]);
         }
         let shape = AttnShape {
             lay: self.lay,
@@ -310,7 +313,9 @@ impl ComputeBackend for CpuBackend {
             &mut s.tmp,
         );
         let vocab = self.w.vocab;
-        out.clear();
+        // Each sequence's rows, then its draw: sequences are independent, so draws run
+        // in parallel without changing any result.
+        let mut spans = Vec::with_capacity(batch.len());
         let mut next = 0;
         for sq in batch {
             let n = match sq.logits {
@@ -318,20 +323,27 @@ impl ComputeBackend for CpuBackend {
                 LogitsWant::Last => 1,
                 LogitsWant::All => sq.tokens.len(),
             };
-            let rows = &logits[next * vocab..(next + n) * vocab];
+            spans.push(next * vocab..(next + n) * vocab);
             next += n;
-            let sampled = sq.sample.map(|req| {
-                let last = &rows[rows.len() - vocab..];
-                sample(last, req.params, req.recent, req.draw, &mut s.sampler)
-            });
-            // Rows only used for the draw are not copied out.
-            let logits = if sq.logits == LogitsWant::Last && sampled.is_some() {
-                Vec::new()
-            } else {
-                rows.to_vec()
-            };
-            out.push(SeqOutput { logits, sampled });
         }
+        batch
+            .par_iter()
+            .zip(spans.into_par_iter())
+            .map_init(SamplerScratch::default, |scratch, (sq, span)| {
+                let rows = &logits[span];
+                let sampled = sq.sample.map(|req| {
+                    let last = &rows[rows.len() - vocab..];
+                    sample(last, req.params, req.recent, req.draw, scratch)
+                });
+                // Rows only used for the draw are not copied out.
+                let logits = if sq.logits == LogitsWant::Last && sampled.is_some() {
+                    Vec::new()
+                } else {
+                    rows.to_vec()
+                };
+                SeqOutput { logits, sampled }
+            })
+            .collect_into_vec(out);
         Ok(())
     }
 }

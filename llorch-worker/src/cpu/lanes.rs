@@ -1,10 +1,10 @@
 //! Eight-lane integer dot products of 32-value pieces, accumulated in eight float lanes.
 //!
 //! Lane `l` of a piece is the exact integer `Σ u[4l..4l+4] · x[4l..4l+4]`; it is
-//! scaled and added to float lane `l` with a separate multiply and add. The AVX2
-//! implementation computes the same integers with `maddubs`/`madd` and the same
-//! float operations, so both give identical bits (SYS-0003), and the final sum of
-//! the lanes has a fixed order.
+//! scaled and added to float lane `l` with one fused multiply-add. The AVX2
+//! implementation computes the same integers with `maddubs`/`madd`, the VNNI one
+//! with `dpbusd`, and all use the same fused operation, so every path gives
+//! identical bits (SYS-0003); the final sum of the lanes has a fixed order.
 #![allow(unsafe_code)]
 
 /// Lane arithmetic for one instruction set.
@@ -28,9 +28,15 @@ pub trait Lanes {
     fn six_bits(ql: &[u8], shift: u32, qh: &[u8], hshift: u32) -> Self::Piece;
     /// Zeroed accumulators.
     fn zero() -> Self::Acc;
-    /// `acc[l] += f · p[l]`, where `p` are the lane sums of `u · x`, each lane of the
-    /// upper half multiplied by `s1` and of the lower half by `s0` (both 1 when `None`).
-    fn add_piece(acc: &mut Self::Acc, u: Self::Piece, x: &[i8], f: f32, halves: Option<(i32, i32)>);
+    /// Eight `i32` lanes.
+    type Ints: Copy;
+    /// Zeroed integer lanes.
+    fn ints_zero() -> Self::Ints;
+    /// `acc[l] + s · Σ u[4l..4l+4] · x[4l..4l+4]` with `s = s0` for lanes 0-3 and `s1`
+    /// for lanes 4-7 (exact integers).
+    fn dot_madd(acc: Self::Ints, u: Self::Piece, x: &[i8], s0: i32, s1: i32) -> Self::Ints;
+    /// `acc[l] = fma(f, p[l] as f32, acc[l])`.
+    fn add_scaled(acc: &mut Self::Acc, f: f32, p: Self::Ints);
     /// `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))`.
     fn sum(acc: &Self::Acc) -> f32;
     /// IEEE half to float (exact).
@@ -100,9 +106,15 @@ impl Lanes for Portable {
         [0.0; 8]
     }
 
+    type Ints = [i32; 8];
+
     #[inline(always)]
-    fn add_piece(acc: &mut [f32; 8], u: [i8; 32], x: &[i8], f: f32, halves: Option<(i32, i32)>) {
-        let (s0, s1) = halves.unwrap_or((1, 1));
+    fn ints_zero() -> [i32; 8] {
+        [0; 8]
+    }
+
+    #[inline(always)]
+    fn dot_madd(mut acc: [i32; 8], u: [i8; 32], x: &[i8], s0: i32, s1: i32) -> [i32; 8] {
         for (l, (a, (uc, xc))) in acc
             .iter_mut()
             .zip(u.chunks_exact(4).zip(x.chunks_exact(4)))
@@ -113,7 +125,15 @@ impl Lanes for Portable {
                 .zip(xc)
                 .map(|(&a, &b)| i32::from(a) * i32::from(b))
                 .sum();
-            *a += f * (p * if l < 4 { s0 } else { s1 }) as f32;
+            *a += p * if l < 4 { s0 } else { s1 };
+        }
+        acc
+    }
+
+    #[inline(always)]
+    fn add_scaled(acc: &mut [f32; 8], f: f32, p: [i32; 8]) {
+        for (a, &p) in acc.iter_mut().zip(&p) {
+            *a = f.mul_add(p as f32, *a);
         }
     }
 
@@ -237,14 +257,15 @@ impl Lanes for Avx2 {
         unsafe { std::arch::x86_64::_mm256_setzero_ps() }
     }
 
+    type Ints = std::arch::x86_64::__m256i;
+
     #[inline(always)]
-    fn add_piece(
-        acc: &mut Self::Acc,
-        uv: Self::Piece,
-        x: &[i8],
-        f: f32,
-        halves: Option<(i32, i32)>,
-    ) {
+    fn ints_zero() -> Self::Ints {
+        Self::zero_piece()
+    }
+
+    #[inline(always)]
+    fn dot_madd(acc: Self::Ints, uv: Self::Piece, x: &[i8], s0: i32, s1: i32) -> Self::Ints {
         use std::arch::x86_64::*;
         assert!(x.len() >= 32);
         // SAFETY: AVX2 is present (the type's contract); `x` has at least 32 bytes
@@ -255,14 +276,16 @@ impl Lanes for Avx2 {
             // then adjacent pairs to i32: lane l sums elements 4l..4l+4.
             let ax = _mm256_sign_epi8(uv, uv);
             let sy = _mm256_sign_epi8(xv, uv);
-            let p16 = _mm256_maddubs_epi16(ax, sy);
-            let mut p = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-            if let Some((s0, s1)) = halves {
-                p = _mm256_mullo_epi32(p, _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1));
-            }
-            let term = _mm256_mul_ps(_mm256_set1_ps(f), _mm256_cvtepi32_ps(p));
-            *acc = _mm256_add_ps(*acc, term);
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+            scale_add(acc, p, s0, s1)
         }
+    }
+
+    #[inline(always)]
+    fn add_scaled(acc: &mut Self::Acc, f: f32, p: Self::Ints) {
+        use std::arch::x86_64::*;
+        // SAFETY: AVX2 and FMA are present (the type's contract).
+        unsafe { *acc = _mm256_fmadd_ps(_mm256_set1_ps(f), _mm256_cvtepi32_ps(p), *acc) }
     }
 
     #[inline(always)]
@@ -284,5 +307,107 @@ impl Lanes for Avx2 {
         use std::arch::x86_64::*;
         // SAFETY: AVX2 implies F16C here (`simd::isa` checks both); the conversion is exact.
         unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits)))) }
+    }
+}
+
+/// `acc + p · (s0 | s1)` on i32 lanes, skipping the multiply for unit scales.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn scale_add(
+    acc: std::arch::x86_64::__m256i,
+    p: std::arch::x86_64::__m256i,
+    s0: i32,
+    s1: i32,
+) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    // SAFETY: AVX2 is present (callers are `Avx2`/`Vnni` methods).
+    unsafe {
+        let p = if s0 == 1 && s1 == 1 {
+            p
+        } else {
+            _mm256_mullo_epi32(p, _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1))
+        };
+        _mm256_add_epi32(acc, p)
+    }
+}
+
+/// AVX-512 VNNI lanes: as [`Avx2`] with `dpbusd` for the integer part. Use only when
+/// [`super::simd::isa`] reports [`super::simd::Isa::Avx512Vnni`], inside [`super::simd::run`].
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+pub struct Vnni;
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Vnni {
+    type Acc = <Avx2 as Lanes>::Acc;
+    type Piece = <Avx2 as Lanes>::Piece;
+
+    #[inline(always)]
+    fn zero() -> Self::Acc {
+        Avx2::zero()
+    }
+    #[inline(always)]
+    fn zero_piece() -> Self::Piece {
+        Avx2::zero_piece()
+    }
+    #[inline(always)]
+    fn load_i8(b: &[u8]) -> Self::Piece {
+        Avx2::load_i8(b)
+    }
+    #[inline(always)]
+    fn nibbles16(qs: &[u8], off: i8) -> Self::Piece {
+        Avx2::nibbles16(qs, off)
+    }
+    #[inline(always)]
+    fn five_bits(qh: u32, qs: &[u8], off: i8) -> Self::Piece {
+        Avx2::five_bits(qh, qs, off)
+    }
+    #[inline(always)]
+    fn nibbles32(qs: &[u8], shift: u32, qh: Option<(&[u8], u32)>) -> Self::Piece {
+        Avx2::nibbles32(qs, shift, qh)
+    }
+    #[inline(always)]
+    fn six_bits(ql: &[u8], shift: u32, qh: &[u8], hshift: u32) -> Self::Piece {
+        Avx2::six_bits(ql, shift, qh, hshift)
+    }
+
+    type Ints = <Avx2 as Lanes>::Ints;
+
+    #[inline(always)]
+    fn ints_zero() -> Self::Ints {
+        Avx2::ints_zero()
+    }
+
+    #[inline(always)]
+    fn dot_madd(acc: Self::Ints, uv: Self::Piece, x: &[i8], s0: i32, s1: i32) -> Self::Ints {
+        use std::arch::x86_64::*;
+        assert!(x.len() >= 32);
+        // SAFETY: AVX-512 VNNI/VL and AVX2 are present (the type's contract); `x` has
+        // at least 32 bytes (checked above), read with an unaligned load.
+        unsafe {
+            let xv = _mm256_loadu_si256(x.as_ptr().cast());
+            let ax = _mm256_sign_epi8(uv, uv);
+            let sy = _mm256_sign_epi8(xv, uv);
+            let p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
+            scale_add(acc, p, s0, s1)
+        }
+    }
+
+    #[inline(always)]
+    fn add_scaled(acc: &mut Self::Acc, f: f32, p: Self::Ints) {
+        Avx2::add_scaled(acc, f, p);
+    }
+
+    #[inline(always)]
+    fn sum(acc: &Self::Acc) -> f32 {
+        Avx2::sum(acc)
+    }
+    #[inline(always)]
+    fn f16(bits: u16) -> f32 {
+        Avx2::f16(bits)
+    }
+    #[inline(always)]
+    fn prefetch(p: *const u8) {
+        Avx2::prefetch(p);
     }
 }

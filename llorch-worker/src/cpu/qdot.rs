@@ -9,7 +9,7 @@
 use half::{bf16, f16};
 
 use super::lanes::{Lanes, Portable};
-use super::unpack::{Pieces, Scale, Unpack};
+use super::unpack::{Pieces, Unpack};
 
 /// Values per activation block.
 pub const QK: usize = 32;
@@ -207,21 +207,23 @@ fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], xs: &[QuantRow], out: &mu
     for (b, blk) in w.chunks_exact(F::BYTES).enumerate() {
         L::prefetch(blk.as_ptr().wrapping_add(PREFETCH_AHEAD));
         F::load::<L>(blk, &mut up);
-        for j in 0..F::PIECES {
-            let xb = b * F::PIECES + j;
-            for r in 0..R {
-                let xq = &q[r][xb * QK..(xb + 1) * QK];
-                let xd = d[r][xb];
-                match up.scale[j] {
-                    Scale::Plain(a) => L::add_piece(&mut acc[r], up.u[j], xq, a * xd, None),
-                    Scale::WithMin(a, m) => {
-                        L::add_piece(&mut acc[r], up.u[j], xq, a * xd, None);
-                        mins[r] += m * xd * sum[r][xb] as f32;
-                    }
-                    Scale::Halves(dd, s0, s1) => {
-                        L::add_piece(&mut acc[r], up.u[j], xq, dd * xd, Some((s0, s1)))
-                    }
+        let x0 = b * F::PIECES;
+        for r in 0..R {
+            // One activation scale per block: Q8_0 rows have one piece per block and
+            // Q8_K rows share their scale over the 256 values of a k-quant block.
+            let xd = d[r][x0];
+            let mut ints = L::ints_zero();
+            let mut imin = 0i32;
+            for j in 0..F::PIECES {
+                let xq = &q[r][(x0 + j) * QK..(x0 + j + 1) * QK];
+                ints = L::dot_madd(ints, up.u[j], xq, up.sc[j].0, up.sc[j].1);
+                if F::HAS_MIN {
+                    imin += up.mn[j] * sum[r][x0 + j];
                 }
+            }
+            L::add_scaled(&mut acc[r], up.d * xd, ints);
+            if F::HAS_MIN {
+                mins[r] += up.dmin * xd * imin as f32;
             }
         }
     }
@@ -234,8 +236,14 @@ fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], xs: &[QuantRow], out: &mu
 #[inline(always)]
 pub fn dot_rows_q(fmt: WeightFormat, w: &[u8], xs: &[QuantRow], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if super::simd::isa() != super::simd::Isa::Portable {
-        return dot_rows_q_with::<super::lanes::Avx2>(fmt, w, xs, out);
+    match super::simd::isa() {
+        super::simd::Isa::Avx512Vnni => {
+            return dot_rows_q_with::<super::lanes::Vnni>(fmt, w, xs, out);
+        }
+        super::simd::Isa::Avx2 | super::simd::Isa::Avx512 => {
+            return dot_rows_q_with::<super::lanes::Avx2>(fmt, w, xs, out);
+        }
+        super::simd::Isa::Portable => {}
     }
     dot_rows_q_with::<Portable>(fmt, w, xs, out);
 }
@@ -404,6 +412,16 @@ mod tests {
             dot_rows_q_with::<Portable>(fmt, &raw, &xs, &mut portable);
             let mut best = vec![0.0; xs.len()];
             super::super::simd::run(|| dot_rows_q(fmt, &raw, &xs, &mut best));
+            #[cfg(target_arch = "x86_64")]
+            if super::super::simd::isa() != super::super::simd::Isa::Portable {
+                let mut avx2 = vec![0.0; xs.len()];
+                dot_rows_q_with::<super::super::lanes::Avx2>(fmt, &raw, &xs, &mut avx2);
+                assert_eq!(
+                    portable.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
+                    avx2.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
+                    "{fmt:?} avx2"
+                );
+            }
             let mut alone = vec![0.0; xs.len()];
             for (r, x) in xs.iter().enumerate() {
                 alone[r] = dot_row_q(fmt, &raw, x);

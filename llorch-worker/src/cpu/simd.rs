@@ -17,6 +17,8 @@ pub enum Isa {
     Avx2,
     /// AVX-512 F/BW/VL with AVX2, FMA and F16C.
     Avx512,
+    /// As `Avx512`, with VNNI.
+    Avx512Vnni,
 }
 
 /// The best level this CPU supports (detected once).
@@ -36,6 +38,9 @@ fn detect() -> Isa {
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vl")
         {
+            if is_x86_feature_detected!("avx512vnni") {
+                return Isa::Avx512Vnni;
+            }
             return Isa::Avx512;
         }
         if avx2 {
@@ -50,6 +55,8 @@ fn detect() -> Isa {
 pub fn run<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     match isa() {
+        // SAFETY: `isa()` detected AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C on this CPU.
+        Isa::Avx512Vnni => return unsafe { run_avx512_vnni(f) },
         // SAFETY: `isa()` detected AVX-512 F/BW/VL, AVX2, FMA and F16C on this CPU.
         Isa::Avx512 => return unsafe { run_avx512(f) },
         // SAFETY: `isa()` detected AVX2, FMA and F16C on this CPU.
@@ -68,5 +75,11 @@ fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
 fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn run_avx512_vnni<R>(f: impl FnOnce() -> R) -> R {
     f()
 }

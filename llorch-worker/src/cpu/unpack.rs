@@ -10,23 +10,21 @@ fn f16_at<L: Lanes>(b: &[u8], at: usize) -> f32 {
     L::f16(u16::from_le_bytes([b[at], b[at + 1]]))
 }
 
-/// How one 32-value piece scales its integer dot product.
-#[derive(Clone, Copy, Debug)]
-pub enum Scale {
-    /// `a · x.d · Σ(q·x)`.
-    Plain(f32),
-    /// `a · x.d · Σ(q·x) + m · x.d · Σx` (formats with a min).
-    WithMin(f32, f32),
-    /// `d · x.d · (s0 · Σ_lo + s1 · Σ_hi)`: two 16-value halves with 8-bit scales (Q6_K).
-    Halves(f32, i32, i32),
-}
-
-/// Up to eight unpacked pieces (a 256-value block).
+/// A block unpacked into up to eight 32-value pieces. Value `i` of piece `j` is
+/// `d · s_j(i) · u[j][i] + dmin · m_j` with integer scales `s_j` (one per 16-value
+/// half) and mins `m_j`: the integer part of a dot product is exact over the whole
+/// block and meets the floats once, as in llama.cpp's k-quant kernels.
 pub struct Pieces<L: Lanes> {
     /// The values.
     pub u: [L::Piece; 8],
-    /// Their scales.
-    pub scale: [Scale; 8],
+    /// Integer scales of each piece's lower and upper half.
+    pub sc: [(i32, i32); 8],
+    /// Integer mins of each piece.
+    pub mn: [i32; 8],
+    /// The block's float scale.
+    pub d: f32,
+    /// The block's float min multiplier (0 without mins).
+    pub dmin: f32,
 }
 
 impl<L: Lanes> Pieces<L> {
@@ -35,7 +33,10 @@ impl<L: Lanes> Pieces<L> {
     pub fn new() -> Self {
         Self {
             u: [L::zero_piece(); 8],
-            scale: [Scale::Plain(0.0); 8],
+            sc: [(1, 1); 8],
+            mn: [0; 8],
+            d: 0.0,
+            dmin: 0.0,
         }
     }
 }
@@ -50,6 +51,8 @@ impl<L: Lanes> Default for Pieces<L> {
 pub trait Unpack {
     /// Pieces per block.
     const PIECES: usize;
+    /// Whether values carry a min (`dmin · m_j`).
+    const HAS_MIN: bool;
     /// Bytes per block.
     const BYTES: usize;
     /// Unpacks `blk` (exactly `BYTES` long) into the first `PIECES` pieces.
@@ -78,83 +81,89 @@ fn qh_at(blk: &[u8], at: usize) -> u32 {
 }
 
 impl Unpack for Q8_0 {
+    const HAS_MIN: bool = false;
     const PIECES: usize = 1;
     const BYTES: usize = 34;
     #[inline(always)]
     fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
         p.u[0] = L::load_i8(&blk[2..34]);
-        p.scale[0] = Scale::Plain(f16_at::<L>(blk, 0));
+        p.d = f16_at::<L>(blk, 0);
     }
 }
 
 impl Unpack for Q4_0 {
+    const HAS_MIN: bool = false;
     const PIECES: usize = 1;
     const BYTES: usize = 18;
     #[inline(always)]
     fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
         p.u[0] = L::nibbles16(&blk[2..18], 8);
-        p.scale[0] = Scale::Plain(f16_at::<L>(blk, 0));
+        p.d = f16_at::<L>(blk, 0);
     }
 }
 
 impl Unpack for Q4_1 {
+    const HAS_MIN: bool = true;
     const PIECES: usize = 1;
     const BYTES: usize = 20;
     #[inline(always)]
     fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
         p.u[0] = L::nibbles16(&blk[4..20], 0);
-        p.scale[0] = Scale::WithMin(f16_at::<L>(blk, 0), f16_at::<L>(blk, 2));
+        (p.d, p.dmin, p.mn[0]) = (f16_at::<L>(blk, 0), f16_at::<L>(blk, 2), 1);
     }
 }
 
 impl Unpack for Q5_0 {
+    const HAS_MIN: bool = false;
     const PIECES: usize = 1;
     const BYTES: usize = 22;
     #[inline(always)]
     fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
         p.u[0] = L::five_bits(qh_at(blk, 2), &blk[6..22], 16);
-        p.scale[0] = Scale::Plain(f16_at::<L>(blk, 0));
+        p.d = f16_at::<L>(blk, 0);
     }
 }
 
 impl Unpack for Q5_1 {
+    const HAS_MIN: bool = true;
     const PIECES: usize = 1;
     const BYTES: usize = 24;
     #[inline(always)]
     fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
         p.u[0] = L::five_bits(qh_at(blk, 4), &blk[8..24], 0);
-        p.scale[0] = Scale::WithMin(f16_at::<L>(blk, 0), f16_at::<L>(blk, 2));
+        (p.d, p.dmin, p.mn[0]) = (f16_at::<L>(blk, 0), f16_at::<L>(blk, 2), 1);
     }
 }
 
 /// Q4_K/Q5_K scale and min of sub-block `j` (0..8) from the 12 packed bytes.
 #[inline(always)]
-fn k_scale_min(s: &[u8], j: usize) -> (f32, f32) {
+fn k_scale_min(s: &[u8], j: usize) -> (i32, i32) {
     if j < 4 {
-        (f32::from(s[j] & 63), f32::from(s[j + 4] & 63))
+        (i32::from(s[j] & 63), i32::from(s[j + 4] & 63))
     } else {
         (
-            f32::from((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4)),
-            f32::from((s[j + 4] >> 4) | ((s[j] >> 6) << 4)),
+            i32::from((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4)),
+            i32::from((s[j + 4] >> 4) | ((s[j] >> 6) << 4)),
         )
     }
 }
 
 #[inline(always)]
 fn k_quant<L: Lanes>(blk: &[u8], qh: Option<&[u8]>, qs: &[u8], p: &mut Pieces<L>) {
-    let d = f16_at::<L>(blk, 0);
-    let dmin = f16_at::<L>(blk, 2);
+    p.d = f16_at::<L>(blk, 0);
+    p.dmin = -f16_at::<L>(blk, 2);
     let sc = &blk[4..16];
     for j in 0..8 {
         let k = j / 2;
         let shift = if j % 2 == 1 { 4 } else { 0 };
         p.u[j] = L::nibbles32(&qs[32 * k..32 * k + 32], shift, qh.map(|h| (h, j as u32)));
         let (s, m) = k_scale_min(sc, j);
-        p.scale[j] = Scale::WithMin(d * s, -(dmin * m));
+        (p.sc[j], p.mn[j]) = ((s, s), m);
     }
 }
 
 impl Unpack for Q4K {
+    const HAS_MIN: bool = true;
     const PIECES: usize = 8;
     const BYTES: usize = 144;
     #[inline(always)]
@@ -164,6 +173,7 @@ impl Unpack for Q4K {
 }
 
 impl Unpack for Q5K {
+    const HAS_MIN: bool = true;
     const PIECES: usize = 8;
     const BYTES: usize = 176;
     #[inline(always)]
@@ -173,13 +183,14 @@ impl Unpack for Q5K {
 }
 
 impl Unpack for Q6K {
+    const HAS_MIN: bool = false;
     const PIECES: usize = 8;
     const BYTES: usize = 210;
     #[inline(always)]
     fn load<L: Lanes>(blk: &[u8], p: &mut Pieces<L>) {
         let (ql, qh) = (&blk[0..128], &blk[128..192]);
         let sc = &blk[192..208];
-        let d = f16_at::<L>(blk, 208);
+        p.d = f16_at::<L>(blk, 208);
         for n in 0..2 {
             for g in 0..4 {
                 let lo_off = 64 * n + if g % 2 == 1 { 32 } else { 0 };
@@ -191,7 +202,7 @@ impl Unpack for Q6K {
                     2 * g as u32,
                 );
                 let (s0, s1) = (sc[8 * n + 2 * g] as i8, sc[8 * n + 2 * g + 1] as i8);
-                p.scale[4 * n + g] = Scale::Halves(d, i32::from(s0), i32::from(s1));
+                p.sc[4 * n + g] = (i32::from(s0), i32::from(s1));
             }
         }
     }

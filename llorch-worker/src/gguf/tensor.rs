@@ -94,7 +94,7 @@ pub(crate) fn tensor_bytes(
             })?;
     }
     let bs = ty.block_size();
-    if dims[0] % bs != 0 {
+    if !dims[0].is_multiple_of(bs) {
         return Err(bad(
             name,
             entry_at,

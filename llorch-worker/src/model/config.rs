@@ -154,15 +154,18 @@ impl ModelConfig {
         if self.n_layers == 0 || self.d_model == 0 || self.d_ff == 0 || self.head_dim == 0 {
             return bad("zero-sized dimension".into());
         }
-        if self.head_dim % 2 != 0 || self.rope_dims > self.head_dim || self.rope_dims % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2)
+            || self.rope_dims > self.head_dim
+            || !self.rope_dims.is_multiple_of(2)
+        {
             return bad(format!(
                 "rotary dims {} for head dim {}",
                 self.rope_dims, self.head_dim
             ));
         }
-        if self.d_model % 32 != 0
-            || self.d_ff % 32 != 0
-            || (self.n_heads * self.v_head_dim) % 32 != 0
+        if !self.d_model.is_multiple_of(32)
+            || !self.d_ff.is_multiple_of(32)
+            || !(self.n_heads * self.v_head_dim).is_multiple_of(32)
         {
             return bad("widths must be multiples of 32".into());
         }
@@ -179,7 +182,7 @@ impl ModelConfig {
     /// Whether layer `l` uses the sliding window.
     pub fn is_sliding(&self, l: usize) -> bool {
         match (self.sliding_window, self.swa_period) {
-            (Some(_), Some(p)) => (l + 1) % p != 0,
+            (Some(_), Some(p)) => !(l + 1).is_multiple_of(p),
             (Some(_), None) => true,
             _ => false,
         }

@@ -46,10 +46,23 @@ pub fn top_logprobs(logits: &[f32], lse: f32, n: usize) -> Vec<(u32, f32)> {
 
 /// The `k` best (logit, id) pairs, sorted best first (all of them when `k >= len`).
 fn top_candidates(logits: &[f32], k: usize) -> Vec<(f32, u32)> {
-    let mut all: Vec<(f32, u32)> = logits.iter().zip(0u32..).map(|(&l, i)| (l, i)).collect();
     if k == 0 {
         return Vec::new();
     }
+    if k <= 256 && k < logits.len() {
+        // One pass keeping the best `k`, sorted; most logits fail the first compare.
+        let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+        for (&l, i) in logits.iter().zip(0u32..) {
+            if best.len() == k && best_first(&(l, i), &best[k - 1]) != Ordering::Less {
+                continue;
+            }
+            let at = best.partition_point(|b| best_first(b, &(l, i)) == Ordering::Less);
+            best.insert(at, (l, i));
+            best.truncate(k);
+        }
+        return best;
+    }
+    let mut all: Vec<(f32, u32)> = logits.iter().zip(0u32..).map(|(&l, i)| (l, i)).collect();
     if k < all.len() {
         all.select_nth_unstable_by(k - 1, best_first);
         all.truncate(k);
@@ -103,7 +116,12 @@ pub fn sample(
     draw: u64,
     scratch: &mut SamplerScratch,
 ) -> Sampled {
-    let lse = log_sum_exp(logits);
+    // The raw distribution's normaliser is only needed for reported logprobs.
+    let lse = if p.want_logprobs {
+        log_sum_exp(logits)
+    } else {
+        0.0
+    };
     let top = if p.want_logprobs {
         top_logprobs(logits, lse, p.top_logprobs as usize)
     } else {
@@ -233,7 +251,10 @@ mod tests {
         let mut s = SamplerScratch::default();
         let r = sample(
             &[0.0, 3.0, 3.0, 1.0],
-            &SamplingParams::greedy(),
+            &SamplingParams {
+                want_logprobs: true,
+                ..SamplingParams::greedy()
+            },
             &[],
             0,
             &mut s,
@@ -292,6 +313,7 @@ mod tests {
         let mut s = SamplerScratch::default();
         let g = SamplingParams {
             presence_penalty: 0.5,
+            want_logprobs: true,
             ..SamplingParams::greedy()
         };
         assert_eq!(sample(&logits, &g, &[0], 0, &mut s).id, 1);

@@ -397,7 +397,7 @@ impl SynthConfig {
         {
             return bad("sizes must be non-zero");
         }
-        if self.n_head_kv == 0 || self.n_head % self.n_head_kv != 0 {
+        if self.n_head_kv == 0 || !self.n_head.is_multiple_of(self.n_head_kv) {
             return bad("n_head must be a multiple of n_head_kv");
         }
         Ok(())
@@ -407,9 +407,9 @@ impl SynthConfig {
 /// llama.cpp's fallback when a row is not a whole number of blocks:
 /// 256-blocks → Q8_0 (if the row is a multiple of 32) → F16.
 fn fallback_type(ty: GgmlType, row: u64) -> GgmlType {
-    if row % ty.block_size() == 0 {
+    if row.is_multiple_of(ty.block_size()) {
         ty
-    } else if row % 32 == 0 {
+    } else if row.is_multiple_of(32) {
         GgmlType::Q8_0
     } else {
         GgmlType::F16

@@ -263,10 +263,10 @@ impl Vocab {
                 *id += shift;
             }
         }
-        if let Some(p) = &mut self.pad {
-            if *p as usize >= first_special {
-                *p += shift;
-            }
+        if let Some(p) = &mut self.pad
+            && *p as usize >= first_special
+        {
+            *p += shift;
         }
     }
 

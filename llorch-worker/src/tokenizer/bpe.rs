@@ -135,11 +135,11 @@ pub(crate) fn tokenize(vocab: &Vocab, text: &str, out: &mut Vec<u32>, scratch: &
     for &(ws, we) in words.iter() {
         word.clear();
         word.extend(text[ws..we].bytes().map(|b| BYTE_TO_CHAR[b as usize]));
-        if vocab.ignore_merges {
-            if let Some(id) = vocab.id(word) {
-                out.push(id);
-                continue;
-            }
+        if vocab.ignore_merges
+            && let Some(id) = vocab.id(word)
+        {
+            out.push(id);
+            continue;
         }
         symbols.clear();
         queue.clear();

@@ -405,18 +405,14 @@ impl Vocab {
             (has("<|return|>") && has("<|call|>")) || (has("<|calls|>") && has("<|flush|>"));
         let gemma4 = has("<|tool_response>");
         // o200k_harmony / solar-open: `<|end|>` is not end of generation there.
-        if harmony {
-            if let Some(&end) = map.get("<|end|>") {
-                eog.retain(|&id| id != end);
-                types[end as usize] = TokenType::UserDefined;
-            }
+        if harmony && let Some(&end) = map.get("<|end|>") {
+            eog.retain(|&id| id != end);
+            types[end as usize] = TokenType::UserDefined;
         }
         // gemma4 / paddleocr: `</s>` is not end of generation there.
-        if gemma4 {
-            if let Some(&s) = map.get("</s>") {
-                eog.retain(|&id| id != s);
-                types[s as usize] = TokenType::Normal;
-            }
+        if gemma4 && let Some(&s) = map.get("</s>") {
+            eog.retain(|&id| id != s);
+            types[s as usize] = TokenType::Normal;
         }
 
         let mut byte_tokens = [None; 256];

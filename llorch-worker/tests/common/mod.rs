@@ -49,7 +49,7 @@ impl Raw {
     }
     /// Pads to 32 and appends `n` data bytes.
     pub fn data(&mut self, n: usize) -> &mut Self {
-        while self.b.len() % 32 != 0 {
+        while !self.b.len().is_multiple_of(32) {
             self.b.push(0);
         }
         self.b.extend(std::iter::repeat_n(0x11u8, n));
