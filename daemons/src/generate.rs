@@ -12,20 +12,11 @@ use llorch_worker::forcing::teacher_force;
 use llorch_worker::model::load::load;
 use llorch_worker::sampling::{SamplingParams, mix64};
 
-/// Resolves `--model`: a path, or `demo` for the demo model in the model cache.
+/// Resolves `--model`: a path, or `demo` for the demo model in the model cache,
+/// fetched and checked on first use with progress lines on stderr.
 pub fn resolve_model(arg: &Path) -> Result<PathBuf, Error> {
     if arg == Path::new("demo") {
-        let p = llorch_worker::demo::demo_model_path();
-        if p.is_file() {
-            return Ok(p);
-        }
-        return Err(Error::new(
-            ErrorCode::ModelNotFound,
-            format!(
-                "the demo model is not in {}: run scripts/fetch-demo-model.sh",
-                p.display()
-            ),
-        ));
+        return llorch_worker::demo_fetch::ensure_demo_model(&mut |line| eprintln!("{line}"));
     }
     Ok(arg.to_path_buf())
 }
