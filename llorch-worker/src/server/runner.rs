@@ -167,6 +167,8 @@ pub(crate) fn spawn(engine: Engine, jobs: Arc<JobsCtx>) -> Result<RunnerHandle, 
         fatal: None,
     };
     let (state_tx, state_rx) = watch::channel(snap);
+    let state_tx = Arc::new(state_tx);
+    let on_panic = Arc::clone(&state_tx);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -184,7 +186,21 @@ pub(crate) fn spawn(engine: Engine, jobs: Arc<JobsCtx>) -> Result<RunnerHandle, 
     };
     std::thread::Builder::new()
         .name("llorch-engine".into())
-        .spawn(move || runner.run())
+        .spawn(move || {
+            let run = std::panic::AssertUnwindSafe(move || runner.run());
+            if std::panic::catch_unwind(run).is_err() {
+                // A bug: say so in the snapshot (health turns unhealthy, the daemon exits
+                // non-zero); the job streams end when their senders drop.
+                on_panic.send_modify(|s| {
+                    s.stopped = true;
+                    s.busy = false;
+                    s.fatal = Some(Error::new(
+                        ErrorCode::Internal,
+                        "the engine thread panicked",
+                    ));
+                });
+            }
+        })
         .map_err(|e| Error::new(ErrorCode::Internal, format!("runner thread: {e}")))?;
     Ok(RunnerHandle {
         tx,
@@ -196,7 +212,7 @@ struct Runner {
     engine: Engine,
     rx: mpsc::Receiver<Command>,
     jobs: Arc<JobsCtx>,
-    state: watch::Sender<Snapshot>,
+    state: Arc<watch::Sender<Snapshot>>,
     drain_deadline: Option<Instant>,
     cancelled_all: bool,
     fatal: Option<Error>,
@@ -263,7 +279,11 @@ impl Runner {
         let rx = &mut self.rx;
         let got = match wait {
             Wait::Forever => self.rt.block_on(rx.recv()),
-            Wait::For(d) => match self.rt.block_on(tokio::time::timeout(d, rx.recv())) {
+            // The timer must be made inside the runtime: build it in the async block.
+            Wait::For(d) => match self
+                .rt
+                .block_on(async { tokio::time::timeout(d, rx.recv()).await })
+            {
                 Ok(got) => got,
                 Err(_) => return true,
             },
