@@ -52,7 +52,7 @@ fn job(id: &str, max_tokens: u32) -> ValidJob {
 }
 
 /// The tests of this file measure the engine thread's CPU time: one at a time.
-static SERIAL: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// CPU time of this process's engine thread (`llorch-engine`) and its compute pool, from /proc.
 fn engine_cpu() -> Duration {
@@ -111,7 +111,7 @@ fn terminal(events: &[TaskEvent]) -> &TaskEvent {
 /// sequence is left, and past the stall timeout the job is cancelled and its slot freed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_reader_pauses_alone_and_is_cancelled_past_the_stall_timeout() {
-    let _serial = SERIAL.lock();
+    let _serial = SERIAL.lock().await;
     let (_dir, exec) = executor(Duration::from_millis(1500));
     let slow = exec.execute(job("job-slow", 2000)).await.unwrap();
     wait_snapshot(&exec, |s| s.jobs_active == 1).await;
@@ -169,7 +169,7 @@ async fn slow_reader_pauses_alone_and_is_cancelled_past_the_stall_timeout() {
 /// id is `NOT_FOUND`; health reports the slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_stream_cancels_its_job() {
-    let _serial = SERIAL.lock();
+    let _serial = SERIAL.lock().await;
     let (_dir, exec) = executor(Duration::from_secs(30));
     let mut s = exec.execute(job("job-drop", 2000)).await.unwrap();
     assert!(matches!(s.next().await, Some(TaskEvent::Started(_))));

@@ -78,8 +78,9 @@ async fn bad_requests_get_4xx_and_the_daemon_still_serves() {
     let c = client();
     let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
     let deep_obj = format!(
-        r#"{{"job_id":"j","prompt":"x","nested":{}}}"#,
-        format!("{}1{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000))
+        r#"{{"job_id":"j","prompt":"x","nested":{}1{}}}"#,
+        r#"{"a":"#.repeat(10_000),
+        "}".repeat(10_000)
     );
     let long_prompt: Vec<u32> = vec![5; 2048];
     let j = |extra: Value| {
@@ -191,9 +192,47 @@ async fn bad_requests_get_4xx_and_the_daemon_still_serves() {
     let r = c.get(d.url("/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().await.unwrap()["error_code"], "NOT_FOUND");
-    // Still serving, and every refusal counted.
-    let s = run_job(&c, &d, &job("job-after", "still here", 4)).await;
+    // Still serving, and every refusal counted. ORCH-1092: a caller's correlation id is
+    // echoed and logged with the job; a malformed one is replaced by a minted one.
+    let r = c
+        .post(d.url("/execute"))
+        .header("x-correlation-id", "corr-test-42")
+        .json(&job("job-after", "still here", 4))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-correlation-id"], "corr-test-42");
+    let s = SseReader::new(r).rest().await;
     assert_eq!(check_stream(&s).2.name, "end");
+    let r = c
+        .get(d.url("/health"))
+        .header("x-correlation-id", "bad id!")
+        .send()
+        .await
+        .unwrap();
+    let minted = r.headers()["x-correlation-id"].to_str().unwrap();
+    assert!(minted.starts_with("corr-") && minted != "bad id!");
+    let logs = d.logs();
+    let end = logs
+        .lines()
+        .find(|l| l.contains("\"event\":\"job_end\""))
+        .unwrap();
+    assert!(end.contains("\"correlation_id\":\"corr-test-42\""), "{end}");
+    for field in [
+        "worker_id",
+        "job_id",
+        "model_ref",
+        "gpu_device",
+        "vram_bytes",
+        "tokens_in",
+        "tokens_out",
+        "decode_time_ms",
+    ] {
+        assert!(
+            end.contains(&format!("\"{field}\":")),
+            "WORK-3080 field {field}: {end}"
+        );
+    }
     let m = metrics(&c, &d).await;
     assert_eq!(
         metric(&m, "worker_requests_total{outcome=\"rejected\"}"),
