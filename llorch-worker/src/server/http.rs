@@ -310,3 +310,32 @@ async fn shutdown(State(st): State<AppState>) -> Response {
 async fn not_found() -> Response {
     error_response(&Error::new(ErrorCode::NotFound, "no such route"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correlation_ids_are_bounded_plain_text() {
+        assert!(valid_correlation_id("corr-1:a.b_c"));
+        for bad in ["", "a b", "x\r\ny", "é", &"a".repeat(129)] {
+            assert!(!valid_correlation_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_are_invalid_request_and_params_errors_are_renamed() {
+        // Nesting inside an unknown field (collected as a JSON value) hits the limit.
+        let deep = format!(
+            r#"{{"job_id":"j","prompt":"x","deep":{}{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let e = serde_json::from_str::<ExecuteRequest>(&deep).unwrap_err();
+        assert!(e.to_string().contains("recursion limit"), "{e}");
+        assert_eq!(bad_json(&e).code, ErrorCode::InvalidRequest);
+        let e = as_invalid_request(Error::new(ErrorCode::InvalidParams, "x"));
+        assert_eq!(e.code.http_status(), 400);
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+    }
+}

@@ -201,3 +201,34 @@ impl Drop for JobSink {
         self.end(Outcome::cancelled, None);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_remembers_ended_jobs_and_ignores_unaccepted_ones() {
+        let mut l = Ledger::default();
+        let a = JobId::new("job-a").unwrap();
+        let s1 = l.next_serial();
+        let s2 = l.next_serial();
+        assert_ne!(s1, s2);
+        l.accept(s1, a.clone());
+        assert_eq!(l.active_len(), 1);
+        assert!(!l.end(s2), "never accepted");
+        assert!(!l.ended_lately(&a));
+        assert!(l.end(s1));
+        assert!(!l.end(s1), "ends once");
+        assert!(l.ended_lately(&a));
+        assert_eq!(l.active_len(), 0);
+        for i in 0..RECENT_JOBS {
+            let s = l.next_serial();
+            l.accept(s, JobId::new(format!("job-{i}")).unwrap());
+            l.end(s);
+        }
+        assert!(
+            !l.ended_lately(&a),
+            "forgotten after {RECENT_JOBS} newer ends"
+        );
+    }
+}
