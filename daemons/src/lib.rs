@@ -5,6 +5,7 @@ use std::process::ExitCode;
 pub mod generate;
 pub mod inspect;
 pub mod tokenize;
+pub mod worker;
 
 /// Exit code for bad input (a bad argument or file): the message names the problem.
 pub const EXIT_USAGE: u8 = 2;

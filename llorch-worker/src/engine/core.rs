@@ -111,6 +111,23 @@ impl Engine {
         self.alloc.free_pages()
     }
 
+    /// Whether a step now would compute something: a sequence in prefill, one decoding
+    /// whose reader keeps up, or a waiting job that can be admitted. When it is false
+    /// (every sequence paused on a slow reader or finished and delivering), a driver
+    /// waits for a command or a short timer instead of stepping in a busy loop.
+    pub fn can_progress(&self) -> bool {
+        let runnable = self.running.iter().any(|s| match s.phase {
+            Phase::Prefill => true,
+            Phase::Decode => !s.is_paused(),
+            Phase::Done => false,
+        });
+        runnable
+            || (self.running.len() < self.cfg.max_seqs
+                && self.waiting.front().is_some_and(|f| {
+                    self.alloc.pages_for(self.reservation(&f.req)) <= self.alloc.free_pages()
+                }))
+    }
+
     /// Positions a sequence reserves: prompt plus output, capped by the context.
     fn reservation(&self, req: &SeqRequest) -> usize {
         (req.prompt.len() + req.max_tokens as usize).min(self.cfg.max_ctx)
