@@ -272,6 +272,7 @@ fn prepare(inner: &Inner, job: &ValidJob) -> Result<SeqRequest, Error> {
         max_tokens,
         params: SamplingParams::from_wire(params, fallback_seed(job.job_id())),
         stop: params.stop.clone(),
+        ignore_eos: false,
     })
 }
 

@@ -251,10 +251,10 @@ impl Runner {
             while let Ok(cmd) = self.rx.try_recv() {
                 self.handle(cmd);
             }
-            if self.engine.has_work() {
-                if let Err(e) = self.engine.step() {
-                    self.fail(e);
-                }
+            if self.engine.has_work()
+                && let Err(e) = self.engine.step()
+            {
+                self.fail(e);
             }
             if let Some(deadline) = self.drain_deadline {
                 let now = Instant::now();
