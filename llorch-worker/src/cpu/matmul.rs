@@ -103,7 +103,7 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
     if w.fmt.is_quantized() {
         x.quantized_for(w.fmt);
     }
-    out.clear();
+    // Every value is overwritten below: resizing keeps old contents (no zeroing pass).
     out.resize(rows * n, 0.0);
     if rows == 0 || n == 0 {
         return;
@@ -117,7 +117,6 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
     };
     // Feature-major tile: t[j * rows + r]; a task owns whole features.
     let target: &mut Vec<f32> = if rows == 1 { out } else { tmp };
-    target.clear();
     target.resize(rows * n, 0.0);
     target
         .par_chunks_mut(chunk * rows)
@@ -141,10 +140,10 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
             )
         });
     if rows > 1 {
-        for j in 0..n {
-            for r in 0..rows {
-                out[r * n + j] = tmp[j * rows + r];
+        out.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
+            for (j, o) in row.iter_mut().enumerate() {
+                *o = tmp[j * rows + r];
             }
-        }
+        });
     }
 }
