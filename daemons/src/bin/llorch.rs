@@ -129,7 +129,7 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail("llorch ref", e),
             };
-            let root = cache_dir.unwrap_or_else(default_cache_dir);
+            let root = cache_dir.unwrap_or_else(llorch_worker::demo::model_cache_dir);
             let kind = match &r {
                 ModelRef::Hf(_) => "hf",
                 ModelRef::File(_) => "file",
@@ -224,10 +224,4 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
-}
-
-/// `~/.cache/llama-orch/models` (POOL-2031).
-fn default_cache_dir() -> PathBuf {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".cache/llama-orch/models")
 }

@@ -271,11 +271,9 @@ impl Lanes for Avx2 {
         // SAFETY: AVX2 is present (the type's contract); `x` has at least 32 bytes
         // (checked above), read with an unaligned load.
         unsafe {
-            let xv = _mm256_loadu_si256(x.as_ptr().cast());
             // |u| · (x with u's sign): pairwise i16 sums (no overflow: 2·128·127 < 2^15),
             // then adjacent pairs to i32: lane l sums elements 4l..4l+4.
-            let ax = _mm256_sign_epi8(uv, uv);
-            let sy = _mm256_sign_epi8(xv, uv);
+            let (ax, sy) = unsigned_signed(uv, x);
             let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
             scale_add(acc, p, s0, s1)
         }
@@ -307,6 +305,23 @@ impl Lanes for Avx2 {
         use std::arch::x86_64::*;
         // SAFETY: AVX2 implies F16C here (`simd::isa` checks both); the conversion is exact.
         unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits)))) }
+    }
+}
+
+/// `(|u|, x with u's sign)`: the same products as `u · x`, with the first operand
+/// unsigned, as `maddubs` and `dpbusd` need. `x` must hold at least 32 bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn unsigned_signed(
+    uv: std::arch::x86_64::__m256i,
+    x: &[i8],
+) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+    use std::arch::x86_64::*;
+    // SAFETY: AVX2 is present (callers are `Avx2`/`Vnni` methods, which assert
+    // `x.len() >= 32` before calling); the load is unaligned.
+    unsafe {
+        let xv = _mm256_loadu_si256(x.as_ptr().cast());
+        (_mm256_sign_epi8(uv, uv), _mm256_sign_epi8(xv, uv))
     }
 }
 
@@ -385,9 +400,7 @@ impl Lanes for Vnni {
         // SAFETY: AVX-512 VNNI/VL and AVX2 are present (the type's contract); `x` has
         // at least 32 bytes (checked above), read with an unaligned load.
         unsafe {
-            let xv = _mm256_loadu_si256(x.as_ptr().cast());
-            let ax = _mm256_sign_epi8(uv, uv);
-            let sy = _mm256_sign_epi8(xv, uv);
+            let (ax, sy) = unsigned_signed(uv, x);
             let p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
             scale_add(acc, p, s0, s1)
         }
