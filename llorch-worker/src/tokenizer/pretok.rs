@@ -467,9 +467,18 @@ mod tests {
 
     #[test]
     fn other_families() {
-        assert_eq!(words(PreTokenizer::Qwen35, "e\u{301}x 12"), ["e\u{301}x", " ", "1", "2"]);
-        assert_eq!(words(PreTokenizer::StarCoder, "ab 123"), ["ab", " ", "1", "2", "3"]);
-        assert_eq!(words(PreTokenizer::Falcon, "a`b 1234"), ["a", "`", "b", " ", "123", "4"]);
+        assert_eq!(
+            words(PreTokenizer::Qwen35, "e\u{301}x 12"),
+            ["e\u{301}x", " ", "1", "2"]
+        );
+        assert_eq!(
+            words(PreTokenizer::StarCoder, "ab 123"),
+            ["ab", " ", "1", "2", "3"]
+        );
+        assert_eq!(
+            words(PreTokenizer::Falcon, "a`b 1234"),
+            ["a", "`", "b", " ", "123", "4"]
+        );
     }
 
     #[test]
