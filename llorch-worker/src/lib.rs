@@ -8,4 +8,5 @@
 pub mod demo;
 pub mod gguf;
 pub mod quant;
+pub mod synth;
 pub mod tokenizer;

@@ -203,3 +203,35 @@ fn k_quantizers_stay_close_to_the_input() {
         assert!(y.iter().all(|v| *v == 0.0), "{ty} zeros");
     }
 }
+
+/// FNV-1a over the f32 bit patterns.
+fn fnv(v: &[f32]) -> u64 {
+    v.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
+        (h ^ u64::from(x.to_bits())).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn real_model_tensors_dequantize_bit_exactly() {
+    // Hashes of gguf.quants.dequantize() of these tensors of the demo model
+    // (FNV-1a over the u32 bit patterns), one per quantized type it uses.
+    let f = llorch_worker::gguf::GgufFile::open(llorch_worker::demo::require_demo_model()).unwrap();
+    for (name, ty, want) in [
+        (
+            "blk.0.attn_output.weight",
+            GgmlType::Q4_K,
+            0x397e_3240_ee8a_34d5u64,
+        ),
+        ("blk.0.attn_q.weight", GgmlType::Q5_0, 0x805b_56b5_161e_a325),
+        ("blk.0.attn_v.weight", GgmlType::Q8_0, 0x4f68_37a5_53a0_d2a5),
+        (
+            "blk.0.ffn_down.weight",
+            GgmlType::Q6_K,
+            0xfeac_16be_5789_bca7,
+        ),
+    ] {
+        let t = f.tensor(name).unwrap();
+        assert_eq!(t.ggml_type, ty);
+        assert_eq!(fnv(&f.tensor_f32(t).unwrap()), want, "{name}");
+    }
+}

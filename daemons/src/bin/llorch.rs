@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
 use llorch_core::{ErrorCode, ModelRef};
-use llorch_daemons::fail;
 use llorch_daemons::tokenize::{self, load_tokenizer};
+use llorch_daemons::{fail, inspect, parse_args};
 
 /// llama-orch: serve GGUF models on NVIDIA GPUs, from one box to a fleet.
 #[derive(Parser)]
@@ -29,6 +30,15 @@ enum Command {
     },
     /// Lists the stable error codes with their HTTP status and retriable flag.
     ErrorCodes,
+    /// Shows what a GGUF file holds: architecture, parameters, context length,
+    /// tensor types and counts, metadata and the tensor table.
+    Inspect {
+        /// The GGUF file.
+        path: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Prints the token ids of TEXT as one JSON array (BOS included when the model
     /// adds it; special-token text such as `<start_of_turn>` is parsed as the token).
     Tokenize {
@@ -51,8 +61,42 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = match parse_args("llorch") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     match cli.command {
+        Command::Inspect { path, json } => match inspect::inspect(&path, json) {
+            Ok(mut out) => {
+                if json {
+                    out.push('\n');
+                }
+                // A closed pipe (`| head`) is not an error of ours: no panic, exit 0.
+                use std::io::Write as _;
+                let _ = std::io::stdout().lock().write_all(out.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => match e {
+                llorch_worker::gguf::GgufError::Io { .. } => fail("llorch inspect", e),
+                _ => fail("llorch inspect", format!("{}: {e}", path.display())),
+            },
+        },
+        Command::Tokenize { model, text } => {
+            match load_tokenizer(&model).and_then(|t| tokenize::tokenize(&t, &text)) {
+                Ok(json) => write_stdout(&format!("{json}\n")),
+                Err(e) => fail("llorch tokenize", e),
+            }
+        }
+        Command::Detokenize { model, ids } => {
+            // Check the id list before loading the model.
+            if let Err(e) = tokenize::parse_ids(&ids) {
+                return fail("llorch detokenize", e);
+            }
+            match load_tokenizer(&model).and_then(|t| tokenize::detokenize(&t, &ids)) {
+                Ok(text) => write_stdout(&text),
+                Err(e) => fail("llorch detokenize", e),
+            }
+        }
         Command::Ref {
             reference,
             cache_dir,
@@ -75,30 +119,6 @@ fn main() -> ExitCode {
             println!("{out}");
             ExitCode::SUCCESS
         }
-        Command::Tokenize { model, text } => {
-            let out = load_tokenizer(&model).and_then(|t| tokenize::tokenize(&t, &text));
-            match out {
-                Ok(json) => {
-                    println!("{json}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail("llorch tokenize", e),
-            }
-        }
-        Command::Detokenize { model, ids } => {
-            // Check the id list before loading the model.
-            if let Err(e) = tokenize::parse_ids(&ids) {
-                return fail("llorch detokenize", e);
-            }
-            let out = load_tokenizer(&model).and_then(|t| tokenize::detokenize(&t, &ids));
-            match out {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail("llorch detokenize", e),
-            }
-        }
         Command::ErrorCodes => {
             println!("{:<22} {:>4}  retriable", "code", "http");
             for c in ErrorCode::ALL {
@@ -112,6 +132,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error of ours: no panic, exit 0.
+fn write_stdout(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
 }
 
 /// `~/.cache/llama-orch/models` (POOL-2031).

@@ -79,22 +79,12 @@ impl<'a> Cursor<'a> {
     ) -> Result<String, GgufError> {
         let len_at = self.pos();
         let len = self.u64(&|| format!("length of {}", what()))?;
-        let limit = max_len.min(self.remaining());
-        if len > limit {
-            // Report truncation when the file is the limit, a cap otherwise.
-            if len > self.remaining() && self.remaining() < max_len {
-                return Err(GgufError::Truncated {
-                    what: what(),
-                    offset: self.pos(),
-                    needed: len,
-                    available: self.remaining(),
-                });
-            }
+        if len > max_len {
             return Err(GgufError::TooLarge {
                 what: format!("length of {}", what()),
                 offset: len_at,
                 value: len,
-                limit,
+                limit: max_len,
             });
         }
         let at = self.pos();

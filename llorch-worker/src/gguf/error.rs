@@ -18,8 +18,10 @@ pub enum GgufError {
     /// Writing to a stream failed.
     #[error("write failed: {0}")]
     Write(#[source] std::io::Error),
-    /// The file ends before a field is complete.
-    #[error("truncated file: {what} at byte {offset} needs {needed} bytes, only {available} left")]
+    /// The file ends before a field is complete (or a count promises more than the file holds).
+    #[error(
+        "truncated or corrupt file: {what} at byte {offset} needs {needed} bytes, only {available} left"
+    )]
     Truncated {
         /// The field being read.
         what: String,
@@ -31,7 +33,7 @@ pub enum GgufError {
         available: u64,
     },
     /// The file does not start with `GGUF`.
-    #[error("not a GGUF file: magic is {found:02x?}, expected \"GGUF\"")]
+    #[error("not a GGUF file: it starts with b\"{}\", not b\"GGUF\"", .found.escape_ascii())]
     BadMagic {
         /// The first four bytes.
         found: [u8; 4],
@@ -65,7 +67,7 @@ pub enum GgufError {
         offset: u64,
     },
     /// A metadata value type id that GGUF does not define.
-    #[error("unknown value type {type_id} for key \"{key}\" at byte {offset}")]
+    #[error("unknown value type {type_id} for key {key:?} at byte {offset}")]
     UnknownValueType {
         /// The key.
         key: String,
@@ -75,7 +77,7 @@ pub enum GgufError {
         type_id: u32,
     },
     /// An array of arrays (not supported by llama.cpp either).
-    #[error("nested array for key \"{key}\" at byte {offset}")]
+    #[error("nested array for key {key:?} at byte {offset}")]
     NestedArray {
         /// The key.
         key: String,
@@ -83,7 +85,7 @@ pub enum GgufError {
         offset: u64,
     },
     /// The same key twice.
-    #[error("duplicate key \"{key}\" at byte {offset}")]
+    #[error("duplicate key {key:?} at byte {offset}")]
     DuplicateKey {
         /// The key.
         key: String,
@@ -91,7 +93,7 @@ pub enum GgufError {
         offset: u64,
     },
     /// A metadata value with a type or value the format forbids for its key.
-    #[error("invalid value for key \"{key}\": {reason}")]
+    #[error("invalid value for key {key:?}: {reason}")]
     InvalidValue {
         /// The key.
         key: String,
@@ -99,7 +101,7 @@ pub enum GgufError {
         reason: String,
     },
     /// A defect of one tensor's entry in the tensor table.
-    #[error("tensor \"{name}\" (entry at byte {offset}): {reason}")]
+    #[error("tensor {name:?} (entry at byte {offset}): {reason}")]
     InvalidTensor {
         /// The tensor name (lossy if the name itself is the defect).
         name: String,
@@ -119,7 +121,7 @@ pub enum GgufError {
         file_len: u64,
     },
     /// A tensor's data overlaps another's.
-    #[error("tensor \"{name}\" (data bytes {start}..{end}) overlaps tensor \"{other}\"")]
+    #[error("tensor {name:?} (data bytes {start}..{end}) overlaps tensor {other:?}")]
     TensorOverlap {
         /// The later tensor (by offset).
         name: String,

@@ -8,6 +8,7 @@ use super::error::GgufError;
 use super::reader::{KEY_ARCHITECTURE, parse_header, parse_metadata};
 use super::tensor::{TensorInfo, parse_tensor_table};
 use super::value::Metadata;
+use crate::quant::QuantError;
 
 /// Where the file's bytes live.
 enum Backing {
@@ -139,6 +140,13 @@ impl GgufFile {
             .checked_add(len)
             .and_then(|end| self.bytes().get(start..end))
             .unwrap_or(&[])
+    }
+
+    /// A tensor's values as f32 (dequantized; bit-exact with llama.cpp). Types
+    /// without a dequantizer give [`QuantError::Unsupported`] here, at use, not at parse.
+    pub fn tensor_f32(&self, t: &TensorInfo) -> Result<Vec<f32>, QuantError> {
+        let n = usize::try_from(t.n_elements()).unwrap_or(usize::MAX);
+        crate::quant::dequantize(t.ggml_type, self.tensor_data(t), n)
     }
 
     /// The alignment of tensor data (`general.alignment`, default 32).

@@ -28,8 +28,9 @@ pub mod limits {
     pub const MAX_KEY_LEN: u64 = 1 << 16;
     /// Longest string value, in bytes.
     pub const MAX_STRING_LEN: u64 = 1 << 26;
-    /// Most array elements in all of the metadata together.
-    pub const MAX_METADATA_ELEMENTS: u64 = 1 << 24;
+    /// Most array elements in all of the metadata together (4 Mi: at most
+    /// 128 MiB of parsed values; real vocabularies need under 1 Mi).
+    pub const MAX_METADATA_ELEMENTS: u64 = 1 << 22;
     /// Longest tensor name, in bytes (ggml's `GGML_MAX_NAME`).
     pub const MAX_TENSOR_NAME_LEN: u64 = 64;
     /// Most dimensions of a tensor (ggml's `GGML_MAX_DIMS`).
@@ -93,7 +94,8 @@ fn min_value_size(type_id: u32) -> Option<u64> {
     })
 }
 
-/// Checks `count × unit ≤ min(remaining, cap)`; the error names `what` at `offset`.
+/// Checks `count ≤ cap` ([`GgufError::TooLarge`]) and `count × unit ≤ remaining`
+/// ([`GgufError::Truncated`]); the error names `what` at `offset`.
 pub(crate) fn check_count(
     what: &dyn Fn() -> String,
     offset: u64,
@@ -110,13 +112,12 @@ pub(crate) fn check_count(
             limit: cap,
         });
     }
-    let by_bytes = remaining / unit.max(1);
-    if count > by_bytes {
-        return Err(GgufError::TooLarge {
-            what: what(),
+    if count > remaining / unit.max(1) {
+        return Err(GgufError::Truncated {
+            what: format!("{} = {count} (at least {unit} bytes each)", what()),
             offset,
-            value: count,
-            limit: by_bytes,
+            needed: count.saturating_mul(unit),
+            available: remaining,
         });
     }
     Ok(())
@@ -182,7 +183,7 @@ pub(crate) fn parse_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<(Metadata,
             });
         }
         let type_at = c.pos();
-        let type_id = c.u32(&|| format!("value type of key \"{key}\""))?;
+        let type_id = c.u32(&|| format!("value type of key {key:?}"))?;
         let value = if type_id == vt::ARRAY {
             parse_array(c, &key, &mut elements_left)?
         } else {
@@ -215,7 +216,7 @@ fn parse_array(
     elements_left: &mut u64,
 ) -> Result<MetaValue, GgufError> {
     let type_at = c.pos();
-    let elem_type = c.u32(&|| format!("array element type of key \"{key}\""))?;
+    let elem_type = c.u32(&|| format!("array element type of key {key:?}"))?;
     if elem_type == vt::ARRAY {
         return Err(GgufError::NestedArray {
             key: key.into(),
@@ -230,9 +231,9 @@ fn parse_array(
         });
     };
     let len_at = c.pos();
-    let n = c.u64(&|| format!("array length of key \"{key}\""))?;
+    let n = c.u64(&|| format!("array length of key {key:?}"))?;
     check_count(
-        &|| format!("array length of key \"{key}\""),
+        &|| format!("array length of key {key:?}"),
         len_at,
         n,
         unit,
@@ -258,7 +259,7 @@ fn parse_scalar(
     type_id: u32,
     type_at: u64,
 ) -> Result<MetaValue, GgufError> {
-    let what = || format!("value of key \"{key}\"");
+    let what = || format!("value of key {key:?}");
     Ok(match type_id {
         vt::U8 => MetaValue::U8(c.u8(&what)?),
         vt::I8 => MetaValue::I8(c.u8(&what)? as i8),

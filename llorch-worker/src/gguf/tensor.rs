@@ -151,7 +151,7 @@ pub(crate) fn parse_tensor_table(
                 format!("duplicate name (first entry at byte {first})"),
             ));
         }
-        let n_dims = c.u32(&|| format!("dimension count of tensor \"{name}\""))?;
+        let n_dims = c.u32(&|| format!("dimension count of tensor {name:?}"))?;
         if n_dims == 0 || n_dims > limits::MAX_DIMS {
             return Err(bad(
                 &name,
@@ -161,12 +161,12 @@ pub(crate) fn parse_tensor_table(
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for j in 0..n_dims {
-            dims.push(c.u64(&|| format!("dimension {j} of tensor \"{name}\""))?);
+            dims.push(c.u64(&|| format!("dimension {j} of tensor {name:?}"))?);
         }
-        let type_id = c.u32(&|| format!("type of tensor \"{name}\""))?;
+        let type_id = c.u32(&|| format!("type of tensor {name:?}"))?;
         let ty = GgmlType::from_id(type_id)
             .ok_or_else(|| bad(&name, entry_at, format!("unknown ggml type id {type_id}")))?;
-        let rel = c.u64(&|| format!("data offset of tensor \"{name}\""))?;
+        let rel = c.u64(&|| format!("data offset of tensor {name:?}"))?;
         let n_bytes = tensor_bytes(&name, entry_at, &dims, ty)?;
         if rel % alignment != 0 {
             return Err(bad(

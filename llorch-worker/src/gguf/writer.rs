@@ -105,12 +105,10 @@ impl<'a> GgufWriter<'a> {
     ) -> Result<(), GgufError> {
         let name = name.into();
         if name.is_empty() || name.len() as u64 > limits::MAX_TENSOR_NAME_LEN {
-            return Err(werr(format!(
-                "tensor name \"{name}\" must be 1 to 64 bytes"
-            )));
+            return Err(werr(format!("tensor name {name:?} must be 1 to 64 bytes")));
         }
         if self.tensors.iter().any(|t| t.name == name) {
-            return Err(werr(format!("duplicate tensor \"{name}\"")));
+            return Err(werr(format!("duplicate tensor {name:?}")));
         }
         let n_bytes = tensor_bytes(&name, 0, dims, ty)?;
         self.tensors.push(Pending {
@@ -135,7 +133,7 @@ impl<'a> GgufWriter<'a> {
         let n_bytes = tensor_bytes(&name, 0, dims, ty)?;
         if data.len() as u64 != n_bytes {
             return Err(werr(format!(
-                "tensor \"{name}\": {} bytes given, {n_bytes} expected",
+                "tensor {name:?}: {} bytes given, {n_bytes} expected",
                 data.len()
             )));
         }
@@ -155,7 +153,7 @@ impl<'a> GgufWriter<'a> {
         let n: u64 = dims.iter().product();
         if values.len() as u64 != n {
             return Err(werr(format!(
-                "tensor \"{name}\": {} values given, {n} expected",
+                "tensor {name:?}: {} values given, {n} expected",
                 values.len()
             )));
         }
@@ -163,7 +161,7 @@ impl<'a> GgufWriter<'a> {
         let mut data = Vec::new();
         for r in values.chunks(row) {
             data.extend_from_slice(
-                &quantize_row(ty, r).map_err(|e| werr(format!("tensor \"{name}\": {e}")))?,
+                &quantize_row(ty, r).map_err(|e| werr(format!("tensor {name:?}: {e}")))?,
             );
         }
         self.add_tensor_bytes(name, dims, ty, data)
@@ -230,7 +228,7 @@ impl<'a> GgufWriter<'a> {
             (t.fill)(&mut cw).map_err(GgufError::Write)?;
             if cw.n != t.n_bytes {
                 return Err(werr(format!(
-                    "tensor \"{}\": {} bytes written, {} expected",
+                    "tensor {:?}: {} bytes written, {} expected",
                     t.name, cw.n, t.n_bytes
                 )));
             }
@@ -299,7 +297,7 @@ fn put_value(h: &mut Vec<u8>, key: &str, v: &MetaValue) -> Result<(), GgufError>
                 .any(|i| matches!(i, MetaValue::Array(_)) || value_type_id(i) != ty)
             {
                 return Err(werr(format!(
-                    "key \"{key}\": arrays must be flat and of one type"
+                    "key {key:?}: arrays must be flat and of one type"
                 )));
             }
             h.extend_from_slice(&ty.to_le_bytes());

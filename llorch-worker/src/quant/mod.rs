@@ -1,5 +1,5 @@
 //! Quantized block formats of ggml: the types and their ids ([`GgmlType`]),
-//! the block layouts ([`blocks`], `#[repr(C)]` + `bytemuck::Pod`),
+//! the block layouts ([`blocks`](mod@blocks), `#[repr(C)]` + `bytemuck::Pod`),
 //! dequantization bit-exact with llama.cpp's reference ([`dequantize_row`])
 //! and quantization ([`quantize_row`]) for the writer and synthetic models.
 
