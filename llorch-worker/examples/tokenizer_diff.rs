@@ -18,7 +18,10 @@ fn hex(s: &str) -> Vec<u8> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    assert!(args.len() == 5, "usage: tokenizer_diff MODEL.gguf TEXTS OUT PARSE_SPECIAL");
+    assert!(
+        args.len() == 5,
+        "usage: tokenizer_diff MODEL.gguf TEXTS OUT PARSE_SPECIAL"
+    );
     let file = GgufFile::open(&args[1]).unwrap();
     let tok = Tokenizer::from_metadata(file.metadata()).unwrap();
     let texts = std::fs::read_to_string(&args[2]).unwrap();
