@@ -161,6 +161,18 @@ proptest! {
         prop_assert_eq!(stream(tok, &ids).1, s);
     }
 
+    /// Any text at all (U+2581 included) tokenizes, and its ids decode, without error.
+    #[test]
+    fn never_fails_on_any_text(s in any::<String>(), special in any::<bool>(), add in any::<bool>()) {
+        let tok = tok();
+        let ids = tok.encode(&s, add, special).unwrap();
+        let text = tok.decode(&ids).unwrap();
+        // (Without BOS, a text starting with "<bos>" loses it: decode drops a leading BOS.)
+        if add {
+            prop_assert_eq!(text, s.replace('\u{2581}', " "));
+        }
+    }
+
     /// Text full of the characters that matter to special tokens and byte fallback.
     #[test]
     fn round_trip_on_tricky_alphabet(s in "[<>a-z_ \n\t\u{a0}é日🎉]{0,48}") {

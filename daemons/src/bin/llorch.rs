@@ -121,6 +121,22 @@ fn main() -> ExitCode {
                 _ => fail("llorch inspect", format!("{}: {e}", path.display())),
             },
         },
+        Command::Tokenize { model, text } => {
+            match load_tokenizer(&model).and_then(|t| tokenize::tokenize(&t, &text)) {
+                Ok(json) => write_stdout(&format!("{json}\n")),
+                Err(e) => fail("llorch tokenize", e),
+            }
+        }
+        Command::Detokenize { model, ids } => {
+            // Check the id list before loading the model.
+            if let Err(e) = tokenize::parse_ids(&ids) {
+                return fail("llorch detokenize", e);
+            }
+            match load_tokenizer(&model).and_then(|t| tokenize::detokenize(&t, &ids)) {
+                Ok(text) => write_stdout(&text),
+                Err(e) => fail("llorch detokenize", e),
+            }
+        }
         Command::Ref {
             reference,
             cache_dir,
@@ -187,30 +203,6 @@ fn main() -> ExitCode {
                 Err(e) => fail("llorch logprobs", e.message),
             }
         }
-        Command::Tokenize { model, text } => {
-            let out = load_tokenizer(&model).and_then(|t| tokenize::tokenize(&t, &text));
-            match out {
-                Ok(json) => {
-                    println!("{json}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail("llorch tokenize", e),
-            }
-        }
-        Command::Detokenize { model, ids } => {
-            // Check the id list before loading the model.
-            if let Err(e) = tokenize::parse_ids(&ids) {
-                return fail("llorch detokenize", e);
-            }
-            let out = load_tokenizer(&model).and_then(|t| tokenize::detokenize(&t, &ids));
-            match out {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail("llorch detokenize", e),
-            }
-        }
         Command::ErrorCodes => {
             println!("{:<22} {:>4}  retriable", "code", "http");
             for c in ErrorCode::ALL {
@@ -224,4 +216,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error of ours: no panic, exit 0.
+fn write_stdout(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
 }

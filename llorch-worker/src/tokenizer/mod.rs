@@ -7,7 +7,8 @@
 //!
 //! Special tokens written in the text (control and user-defined tokens) are parsed as
 //! those tokens, longest first, as llama.cpp's server does; user-defined tokens are
-//! matched even when special parsing is off. Decoding follows llama.cpp's
+//! matched even when special parsing is off (and, as llama.cpp does by model name,
+//! Phi-3's special tokens eat the whitespace after them). Decoding follows llama.cpp's
 //! `llama_detokenize` (see [`StreamDecoder`] for the rules), and a streaming decoder
 //! gives the same text delta by delta.
 //!

@@ -105,12 +105,44 @@ impl SpecialMatcher {
         if at < text.len() {
             out.push(Fragment::Text(at, text.len()));
         }
+        if !vocab.strip.is_empty() {
+            strip_around(vocab, bytes, &mut out);
+        }
         out
     }
 
     fn priority(&self, id: u32, vocab: &Vocab) -> (std::cmp::Reverse<usize>, u32) {
         (std::cmp::Reverse(vocab.texts[id as usize].len()), id)
     }
+}
+
+/// Drops the whitespace (C `isspace`) that `lstrip`/`rstrip` special tokens eat from
+/// the text next to them, and the text fragments left empty.
+fn strip_around(vocab: &Vocab, bytes: &[u8], frags: &mut Vec<Fragment>) {
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r');
+    for i in 0..frags.len() {
+        let Fragment::Token(id) = frags[i] else {
+            continue;
+        };
+        let (lstrip, rstrip) = vocab.strips(id);
+        if lstrip
+            && i > 0
+            && let Fragment::Text(s, e) = &mut frags[i - 1]
+        {
+            while *e > *s && space(bytes[*e - 1]) {
+                *e -= 1;
+            }
+        }
+        if rstrip
+            && i + 1 < frags.len()
+            && let Fragment::Text(s, e) = &mut frags[i + 1]
+        {
+            while *s < *e && space(bytes[*s]) {
+                *s += 1;
+            }
+        }
+    }
+    frags.retain(|f| !matches!(f, Fragment::Text(s, e) if s == e));
 }
 
 /// Occurrences that overlap one another (transitively).

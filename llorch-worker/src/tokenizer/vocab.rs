@@ -134,6 +134,9 @@ pub(crate) struct Vocab {
     pub ignore_merges: bool,
     /// SPM byte fallback: the token of each byte (`<0xNN>`, else the byte itself).
     pub byte_tokens: [Option<u32>; 256],
+    /// Special tokens that eat whitespace on their left (`lstrip`) or right (`rstrip`)
+    /// when found in text: (id, lstrip, rstrip), sorted by id.
+    pub strip: Vec<(u32, bool, bool)>,
 }
 
 fn wrong(key: &'static str, expected: &'static str, v: &MetaValue) -> TokenizerError {
@@ -415,6 +418,19 @@ impl Vocab {
             types[s as usize] = TokenType::Normal;
         }
 
+        // Per-model token attributes llama.cpp sets by name: Phi-3's special tokens
+        // eat the whitespace after them (except <unk>, <s>, <|endoftext|>).
+        let name = get_str(md, "general.name")?.unwrap_or("").to_lowercase();
+        let mut strip = Vec::new();
+        if name.contains("phi-3") || name.contains("phi3") {
+            for (i, t) in texts.iter().enumerate() {
+                let keep = matches!(&**t, "<unk>" | "<s>" | "<|endoftext|>");
+                if (types[i].is_special() || &**t == "</s>") && !keep {
+                    strip.push((i as u32, false, true));
+                }
+            }
+        }
+
         let mut byte_tokens = [None; 256];
         if kind == VocabKind::Spm {
             for (b, slot) in byte_tokens.iter_mut().enumerate() {
@@ -445,6 +461,7 @@ impl Vocab {
             clean_spaces,
             ignore_merges,
             byte_tokens,
+            strip,
         })
     }
 
@@ -457,6 +474,14 @@ impl Vocab {
     #[inline]
     pub fn id(&self, text: &str) -> Option<u32> {
         self.map.get(text).copied()
+    }
+
+    /// Whether a token strips whitespace on its (left, right) when found in text.
+    pub fn strips(&self, id: u32) -> (bool, bool) {
+        match self.strip.binary_search_by_key(&id, |s| s.0) {
+            Ok(i) => (self.strip[i].1, self.strip[i].2),
+            Err(_) => (false, false),
+        }
     }
 
     /// Special tokens to match in text, longest text first (ties by id).
