@@ -1,14 +1,9 @@
 //! `llorch generate` and `llorch logprobs` on the real demo model (issue 5).
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+mod support;
 
-fn llorch(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_llorch"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::llorch;
 
 #[test]
 fn generate_json_is_deterministic_per_seed() {

@@ -2,17 +2,13 @@
 //! of it: exit 2 with one line on stderr naming the problem (issue 4, WORK-3030).
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
+use support::llorch;
+
 use std::path::Path;
-use std::process::Command;
 
 use llorch_worker::gguf::GgufFile;
-
-fn llorch(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_llorch"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn inspect_fails(path: &Path, expect: &str) {
     let out = llorch(&["inspect", path.to_str().unwrap()]);

@@ -1,14 +1,9 @@
 //! The `llorch` binary as a user runs it: exit codes and output.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+mod support;
 
-fn llorch(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_llorch"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::llorch;
 
 #[test]
 fn ref_prints_canonical_json_with_cache_path() {

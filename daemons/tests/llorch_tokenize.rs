@@ -3,16 +3,13 @@
 //! panics when it is absent, never skips.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output};
+mod support;
+
+use support::llorch;
+
+use std::process::Output;
 
 use llorch_worker::demo::require_demo_model;
-
-fn llorch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llorch"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn model() -> String {
     require_demo_model().display().to_string()

@@ -297,3 +297,11 @@ pub async fn wait_health(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Runs the `llorch` binary with `args` and waits for it.
+pub fn llorch(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_llorch"))
+        .args(args)
+        .output()
+        .unwrap()
+}

@@ -124,13 +124,15 @@ impl Engine {
         runnable
             || (self.running.len() < self.cfg.max_seqs
                 && self.waiting.front().is_some_and(|f| {
-                    self.alloc.pages_for(self.reservation(&f.req)) <= self.alloc.free_pages()
+                    self.alloc
+                        .pages_for(self.reservation(f.n_prompt(), f.req.max_tokens))
+                        <= self.alloc.free_pages()
                 }))
     }
 
     /// Positions a sequence reserves: prompt plus output, capped by the context.
-    fn reservation(&self, req: &SeqRequest) -> usize {
-        (req.prompt.len() + req.max_tokens as usize).min(self.cfg.max_ctx)
+    fn reservation(&self, n_prompt: usize, max_tokens: u32) -> usize {
+        (n_prompt + max_tokens as usize).min(self.cfg.max_ctx)
     }
 
     /// Takes a job. Fails when it can never fit or too many jobs wait.
@@ -159,7 +161,9 @@ impl Engine {
                 self.cfg.max_ctx
             ));
         }
-        let pages = self.alloc.pages_for(self.reservation(&req));
+        let pages = self
+            .alloc
+            .pages_for(self.reservation(req.prompt.len(), req.max_tokens));
         if pages > self.alloc.total_pages() {
             return invalid(format!(
                 "needs {pages} KV pages; the worker has {}",
@@ -232,7 +236,9 @@ impl Engine {
             let Some(front) = self.waiting.front() else {
                 break;
             };
-            let need = self.alloc.pages_for(self.reservation(&front.req));
+            let need = self
+                .alloc
+                .pages_for(self.reservation(front.n_prompt(), front.req.max_tokens));
             let Some(pages) = self.alloc.alloc(need) else {
                 break;
             };

@@ -40,7 +40,9 @@ pub enum Phase {
 
 /// A sequence and its state.
 pub struct Sequence {
+    /// The request (its `prompt` moved into `tokens`).
     pub(crate) req: SeqRequest,
+    n_prompt: usize,
     /// Prompt and generated tokens.
     pub(crate) tokens: Vec<u32>,
     /// Positions already in the KV cache.
@@ -62,9 +64,16 @@ pub struct Sequence {
 pub const OUTBOX_LIMIT: usize = 4;
 
 impl Sequence {
-    pub(crate) fn new(req: SeqRequest, decoder: StreamDecoder, sink: Box<dyn EventSink>) -> Self {
+    pub(crate) fn new(
+        mut req: SeqRequest,
+        decoder: StreamDecoder,
+        sink: Box<dyn EventSink>,
+    ) -> Self {
+        // The prompt moves into `tokens`, which then grows with the output.
+        let tokens = std::mem::take(&mut req.prompt);
         Self {
-            tokens: req.prompt.clone(),
+            n_prompt: tokens.len(),
+            tokens,
             stop: StopMatcher::new(&req.stop),
             req,
             computed: 0,
@@ -88,7 +97,7 @@ impl Sequence {
 
     /// Prompt length.
     pub fn n_prompt(&self) -> usize {
-        self.req.prompt.len()
+        self.n_prompt
     }
 
     /// Queues an event and tries to deliver everything queued.
