@@ -162,35 +162,38 @@ impl JobSink {
 
 impl EventSink for JobSink {
     fn try_send(&mut self, ev: TaskEvent) -> Result<(), SinkError> {
-        let outcome = Outcome::of(&ev);
-        let (tokens_in, is_token) = match &ev {
-            TaskEvent::Started(s) => (s.tokens_in, false),
-            TaskEvent::Token(_) => (None, true),
-            _ => (None, false),
+        use tokio::sync::mpsc::error::TrySendError;
+        // Reserve the slot first and count before handing the event over, so a client
+        // that has seen an event also sees it in the metrics (WORK-3080).
+        let permit = match self.tx.clone().try_reserve_owned() {
+            Ok(p) => p,
+            Err(TrySendError::Full(_)) => return Err(SinkError::Full(ev)), // sent again later
+            Err(TrySendError::Closed(_)) => {
+                if Outcome::of(&ev).is_some() {
+                    // A terminal event the reader never got counts as cancelled.
+                    self.end(Outcome::cancelled, Some(&ev));
+                }
+                return Err(SinkError::Closed);
+            }
         };
-        // The terminal event is logged after it is handed over; keep a copy (small).
-        let terminal = outcome.map(|_| ev.clone());
-        let res = EventSink::try_send(&mut self.tx, ev);
-        match &res {
-            Ok(()) => {
-                if let Some(n) = tokens_in {
+        match &ev {
+            TaskEvent::Started(s) => {
+                if let Some(n) = s.tokens_in {
                     self.tokens_in = n;
                     self.ctx.metrics.tokens_in(u64::from(n));
                 }
-                if is_token {
-                    self.tokens_out += 1;
-                    self.ctx.metrics.token_out();
-                }
             }
-            Err(SinkError::Full(_)) => return res, // kept by the engine, sent again later
-            Err(SinkError::Closed) => {}
+            TaskEvent::Token(_) => {
+                self.tokens_out += 1;
+                self.ctx.metrics.token_out();
+            }
+            _ => {}
         }
-        if let Some(o) = outcome {
-            // A terminal event the reader never got counts as cancelled.
-            let o = if res.is_ok() { o } else { Outcome::cancelled };
-            self.end(o, terminal.as_ref());
+        if let Some(o) = Outcome::of(&ev) {
+            self.end(o, Some(&ev));
         }
-        res
+        permit.send(ev);
+        Ok(())
     }
 }
 
