@@ -1,0 +1,267 @@
+//! One GPU: its context, stream and compiled kernels, memory helpers, and
+//! validated index buffers.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, DeviceRepr, ValidAsZeroBits,
+};
+
+use crate::compile::compile_cached;
+use crate::error::{CudaError, Result};
+use crate::kernels::{Kernel, source};
+
+/// Whether the CUDA driver library can be loaded here.
+pub fn driver_available() -> bool {
+    // SAFETY: only tries to open the shared library; no function of it is called.
+    #[allow(unsafe_code)]
+    unsafe {
+        cudarc::driver::sys::is_culib_present()
+    }
+}
+
+/// Number of CUDA devices (0 without a driver).
+pub fn device_count() -> usize {
+    if !driver_available() {
+        return 0;
+    }
+    CudaContext::device_count().map_or(0, |n| n.max(0) as usize)
+}
+
+/// A GPU with the kernels loaded, and one stream every launch goes to.
+pub struct Gpu {
+    pub(crate) ctx: Arc<CudaContext>,
+    pub(crate) stream: Arc<CudaStream>,
+    funcs: HashMap<Kernel, CudaFunction>,
+    name: String,
+    arch: String,
+    ordinal: usize,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Gpu {
+    /// Opens device `ordinal` and loads the kernels, compiling them with NVRTC unless
+    /// `cache_dir` holds them for this source and architecture.
+    pub fn open(ordinal: usize, cache_dir: Option<&Path>) -> Result<Self> {
+        if !driver_available() {
+            return Err(CudaError::NoDriver);
+        }
+        let count = device_count();
+        if ordinal >= count {
+            return Err(CudaError::NoDevice { ordinal, count });
+        }
+        let ctx = CudaContext::new(ordinal)?;
+        // One stream, so the per-buffer event tracking cudarc does for several streams
+        // is not needed.
+        // SAFETY: every launch and copy of this crate goes to the one stream below.
+        #[allow(unsafe_code)]
+        unsafe {
+            ctx.disable_event_tracking();
+        }
+        let stream = ctx.default_stream();
+        let name = ctx.name()?;
+        let (major, minor) = ctx.compute_capability()?;
+        // Hopper's own instructions need the `a` target.
+        let arch = if major == 9 {
+            format!("sm_{major}{minor}a")
+        } else {
+            format!("sm_{major}{minor}")
+        };
+        let ptx = compile_cached(&source(), &arch, cache_dir)?;
+        let module = ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx))?;
+        let mut funcs = HashMap::new();
+        for k in Kernel::all() {
+            funcs.insert(k, module.load_function(&k.symbol())?);
+        }
+        Ok(Self {
+            ctx,
+            stream,
+            funcs,
+            name,
+            arch,
+            ordinal,
+        })
+    }
+
+    /// `cuda:N <name> (<arch>)`.
+    pub fn describe(&self) -> String {
+        format!("cuda:{} {} ({})", self.ordinal, self.name, self.arch)
+    }
+
+    /// The device's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The compile target (`sm_90a`, …).
+    pub fn arch(&self) -> &str {
+        &self.arch
+    }
+
+    /// (free, total) device memory in bytes.
+    pub fn mem_info(&self) -> Result<(u64, u64)> {
+        let (free, total) = self.ctx.mem_get_info()?;
+        Ok((free as u64, total as u64))
+    }
+
+    /// Fails with [`CudaError::OutOfMemory`] unless `need` bytes are free.
+    pub fn ensure_free(&self, need: u64, what: &str) -> Result<()> {
+        let (free, _) = self.mem_info()?;
+        if need > free {
+            return Err(self.oom(need, free, what));
+        }
+        Ok(())
+    }
+
+    fn oom(&self, need: u64, free: u64, what: &str) -> CudaError {
+        CudaError::OutOfMemory {
+            device: self.describe(),
+            need,
+            free,
+            what: what.to_owned(),
+        }
+    }
+
+    /// `n` zeroed values in device memory (never managed or host memory: SYS-0002).
+    pub fn alloc<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> Result<CudaSlice<T>> {
+        self.stream.alloc_zeros::<T>(n.max(1)).map_err(|e| {
+            let need = (n.max(1) * std::mem::size_of::<T>()) as u64;
+            match self.mem_info() {
+                Ok((free, _)) if need > free => self.oom(need, free, "a buffer"),
+                _ => e.into(),
+            }
+        })
+    }
+
+    /// A device copy of `src`.
+    pub fn upload<T: DeviceRepr>(&self, src: &[T]) -> Result<CudaSlice<T>> {
+        if src.is_empty() {
+            return Err(CudaError::Shape {
+                kernel: "upload",
+                why: "empty buffer".into(),
+            });
+        }
+        Ok(self.stream.clone_htod(src)?)
+    }
+
+    /// Copies `src` into the start of `dst`.
+    pub fn write<T: DeviceRepr>(&self, src: &[T], dst: &mut CudaSlice<T>) -> Result<()> {
+        if src.len() > dst.len() {
+            return Err(CudaError::Shape {
+                kernel: "write",
+                why: format!("{} values into a buffer of {}", src.len(), dst.len()),
+            });
+        }
+        if src.is_empty() {
+            return Ok(());
+        }
+        let mut view = dst.slice_mut(..src.len());
+        self.stream.memcpy_htod(src, &mut view)?;
+        Ok(())
+    }
+
+    /// Copies `src` into `dst` (same length) and waits for it.
+    pub fn read<T: DeviceRepr>(&self, src: &CudaView<'_, T>, dst: &mut [T]) -> Result<()> {
+        if src.len() != dst.len() {
+            return Err(CudaError::Shape {
+                kernel: "read",
+                why: format!("{} values into {}", src.len(), dst.len()),
+            });
+        }
+        self.stream.memcpy_dtoh(src, dst)?;
+        self.stream.synchronize()?;
+        Ok(())
+    }
+
+    /// Waits for all work queued so far.
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.stream.synchronize()?)
+    }
+
+    pub(crate) fn func(&self, k: Kernel) -> &CudaFunction {
+        // Every kernel of `Kernel::all()` was loaded by `open`.
+        #[allow(clippy::unwrap_used)]
+        self.funcs.get(&k).unwrap()
+    }
+}
+
+/// Indices in device memory, all checked on the host to be below `bound`: kernels
+/// that index with them stay inside buffers of `bound` entries.
+#[derive(Debug)]
+pub struct IndexBuf {
+    buf: Option<CudaSlice<i32>>,
+    host: Vec<i32>,
+    bound: u32,
+}
+
+impl Default for IndexBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IndexBuf {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self {
+            buf: None,
+            host: Vec::new(),
+            bound: 0,
+        }
+    }
+
+    /// Replaces the contents with `vals` after checking each is below `bound`.
+    pub fn set(&mut self, gpu: &Gpu, vals: &[u32], bound: u32) -> Result<()> {
+        if let Some(v) = vals.iter().find(|&&v| v >= bound || v > i32::MAX as u32) {
+            return Err(CudaError::Shape {
+                kernel: "index",
+                why: format!("index {v} not below {bound}"),
+            });
+        }
+        self.host.clear();
+        self.host.extend(vals.iter().map(|&v| v as i32));
+        let cap = self.buf.as_ref().map_or(0, |b| b.len());
+        if cap < vals.len() {
+            self.buf = Some(gpu.alloc::<i32>(vals.len().next_power_of_two())?);
+        }
+        if let Some(b) = self.buf.as_mut() {
+            gpu.write(&self.host, b)?;
+        }
+        self.bound = bound;
+        Ok(())
+    }
+
+    /// Number of indices.
+    pub fn len(&self) -> usize {
+        self.host.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.host.is_empty()
+    }
+
+    /// Every index is below this.
+    pub fn bound(&self) -> u32 {
+        self.bound
+    }
+
+    /// The indices as set (host copy).
+    pub fn values(&self) -> &[i32] {
+        &self.host
+    }
+
+    pub(crate) fn device(&self) -> Result<&CudaSlice<i32>> {
+        self.buf.as_ref().ok_or(CudaError::Shape {
+            kernel: "index",
+            why: "index buffer never set".into(),
+        })
+    }
+}

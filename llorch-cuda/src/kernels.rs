@@ -1,0 +1,170 @@
+//! The kernel sources (embedded) and the one enum naming every kernel.
+
+/// All kernel sources, concatenated into one NVRTC program (one module).
+pub fn source() -> String {
+    [
+        include_str!("kernels/common.cuh"),
+        include_str!("kernels/quant.cuh"),
+        include_str!("kernels/matmul.cu"),
+        include_str!("kernels/rows.cu"),
+        include_str!("kernels/attention.cu"),
+    ]
+    .join("\n")
+}
+
+/// Weight encodings the matrix kernels read (GGUF block formats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QFormat {
+    /// 32-bit floats.
+    F32,
+    /// IEEE half.
+    F16,
+    /// bfloat16.
+    Bf16,
+    /// `Q8_0`: 32 values, f16 scale.
+    Q8_0,
+    /// `Q4_0`.
+    Q4_0,
+    /// `Q4_1`.
+    Q4_1,
+    /// `Q5_0`.
+    Q5_0,
+    /// `Q5_1`.
+    Q5_1,
+    /// `Q4_K`: 256 values.
+    Q4K,
+    /// `Q5_K`: 256 values.
+    Q5K,
+    /// `Q6_K`: 256 values.
+    Q6K,
+}
+
+impl QFormat {
+    /// Every format.
+    pub const ALL: [QFormat; 11] = [
+        Self::F32,
+        Self::F16,
+        Self::Bf16,
+        Self::Q8_0,
+        Self::Q4_0,
+        Self::Q4_1,
+        Self::Q5_0,
+        Self::Q5_1,
+        Self::Q4K,
+        Self::Q5K,
+        Self::Q6K,
+    ];
+
+    /// Values per block.
+    pub fn block_elems(self) -> usize {
+        match self {
+            Self::F32 | Self::F16 | Self::Bf16 => 1,
+            Self::Q8_0 | Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q5_1 => 32,
+            Self::Q4K | Self::Q5K | Self::Q6K => 256,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F16 | Self::Bf16 => 2,
+            Self::Q8_0 => 34,
+            Self::Q4_0 => 18,
+            Self::Q4_1 => 20,
+            Self::Q5_0 => 22,
+            Self::Q5_1 => 24,
+            Self::Q4K => 144,
+            Self::Q5K => 176,
+            Self::Q6K => 210,
+        }
+    }
+
+    /// Bytes of a row of `cols` values, or `None` when `cols` does not fit the format
+    /// (the kernels need whole blocks and whole 8-value units).
+    pub fn row_bytes(self, cols: usize) -> Option<usize> {
+        let be = self.block_elems().max(8);
+        cols.is_multiple_of(be)
+            .then(|| cols / self.block_elems() * self.block_bytes())
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Bf16 => "bf16",
+            Self::Q8_0 => "q8_0",
+            Self::Q4_0 => "q4_0",
+            Self::Q4_1 => "q4_1",
+            Self::Q5_0 => "q5_0",
+            Self::Q5_1 => "q5_1",
+            Self::Q4K => "q4_k",
+            Self::Q5K => "q5_k",
+            Self::Q6K => "q6_k",
+        }
+    }
+}
+
+/// Every kernel of the module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Matrix product from blocks of a format.
+    Qmm(QFormat),
+    /// Embedding rows from blocks of a format.
+    Embed(QFormat),
+    /// RMS norm of rows.
+    RmsNorm,
+    /// Residual add of (optionally normed) rows.
+    AddNormed,
+    /// Per-head norm and rotary embedding.
+    HeadNormRope,
+    /// Bias add.
+    AddBias,
+    /// GELU(gate) * up.
+    GeluMul,
+    /// SiLU(gate) * up.
+    SiluMul,
+    /// Row gather.
+    GatherRows,
+    /// KV-cache store.
+    KvStore,
+    /// Paged attention.
+    Attention,
+}
+
+impl Kernel {
+    /// Every kernel.
+    pub fn all() -> Vec<Kernel> {
+        let mut v: Vec<Kernel> = QFormat::ALL.iter().map(|&f| Kernel::Qmm(f)).collect();
+        v.extend(QFormat::ALL.iter().map(|&f| Kernel::Embed(f)));
+        v.extend([
+            Kernel::RmsNorm,
+            Kernel::AddNormed,
+            Kernel::HeadNormRope,
+            Kernel::AddBias,
+            Kernel::GeluMul,
+            Kernel::SiluMul,
+            Kernel::GatherRows,
+            Kernel::KvStore,
+            Kernel::Attention,
+        ]);
+        v
+    }
+
+    /// The kernel's symbol in the module.
+    pub fn symbol(self) -> String {
+        match self {
+            Kernel::Qmm(f) => format!("qmm_{}", f.suffix()),
+            Kernel::Embed(f) => format!("embed_{}", f.suffix()),
+            Kernel::RmsNorm => "rms_norm".into(),
+            Kernel::AddNormed => "add_normed".into(),
+            Kernel::HeadNormRope => "head_norm_rope".into(),
+            Kernel::AddBias => "add_bias".into(),
+            Kernel::GeluMul => "gelu_mul".into(),
+            Kernel::SiluMul => "silu_mul".into(),
+            Kernel::GatherRows => "gather_rows".into(),
+            Kernel::KvStore => "kv_store".into(),
+            Kernel::Attention => "attention".into(),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+// Y[t][j] = sum_k W[j][k] * X[t][k], straight from the GGUF blocks of W.
+//
+// A warp owns R rows of W; its lanes walk the row's 8-value units with a stride of
+// 32, each lane keeping one f32 sum per (row, token) in a fixed order, and the
+// warp adds the lanes with a fixed butterfly. A block covers TT tokens. Nothing in
+// a (row, token)'s arithmetic depends on how many tokens the launch has, so the
+// product is batch-invariant (SYS-0003).
+#define QMM_WARPS 4
+#define QMM_R 2
+#define QMM_TT 8
+
+template <int F>
+__device__ __forceinline__ void qmm_impl(const u8* __restrict__ W, int rows, int cols,
+                                         const float* __restrict__ X, int ntok,
+                                         float* __restrict__ Y) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int j0 = (blockIdx.y * QMM_WARPS + warp) * QMM_R;
+    if (j0 >= rows) return;
+    const int t0 = blockIdx.x * QMM_TT;
+    const int tn = min(QMM_TT, ntok - t0);
+    const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
+    const int units = cols >> 3;
+    float acc[QMM_R][QMM_TT];
+#pragma unroll
+    for (int r = 0; r < QMM_R; ++r)
+#pragma unroll
+        for (int t = 0; t < QMM_TT; ++t) acc[r][t] = 0.0f;
+    const int nr = min(QMM_R, rows - j0);
+    for (int u = lane; u < units; u += 32) {
+        float w[QMM_R][8];
+#pragma unroll
+        for (int r = 0; r < QMM_R; ++r) {
+            if (r < nr) {
+                Q<F>::unit(W + (size_t)(j0 + r) * rb, u, w[r]);
+            } else {
+#pragma unroll
+                for (int i = 0; i < 8; ++i) w[r][i] = 0.0f;
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < QMM_TT; ++t) {
+            if (t < tn) {
+                const float4* xp = (const float4*)(X + (size_t)(t0 + t) * cols + (size_t)u * 8);
+                const float4 a = __ldg(xp), b = __ldg(xp + 1);
+#pragma unroll
+                for (int r = 0; r < QMM_R; ++r) {
+                    float s = acc[r][t];
+                    s = fmaf(w[r][0], a.x, s);
+                    s = fmaf(w[r][1], a.y, s);
+                    s = fmaf(w[r][2], a.z, s);
+                    s = fmaf(w[r][3], a.w, s);
+                    s = fmaf(w[r][4], b.x, s);
+                    s = fmaf(w[r][5], b.y, s);
+                    s = fmaf(w[r][6], b.z, s);
+                    s = fmaf(w[r][7], b.w, s);
+                    acc[r][t] = s;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < QMM_R; ++r) {
+#pragma unroll
+        for (int t = 0; t < QMM_TT; ++t) {
+            const float v = warp_sum(acc[r][t]);
+            if (lane == 0 && r < nr && t < tn) Y[(size_t)(t0 + t) * rows + j0 + r] = v;
+        }
+    }
+}
+
+// Row `tokens[i]` of an embedding table, times `scale`.
+template <int F>
+__device__ __forceinline__ void embed_impl(const u8* __restrict__ E, int d, const int* __restrict__ tokens,
+                                           float scale, float* __restrict__ X) {
+    const int i = blockIdx.x;
+    const size_t rb = (size_t)(d / Q<F>::ELEMS) * Q<F>::BYTES;
+    const u8* row = E + (size_t)tokens[i] * rb;
+    for (int u = threadIdx.x; u < (d >> 3); u += blockDim.x) {
+        float w[8];
+        Q<F>::unit(row, u, w);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) X[(size_t)i * d + u * 8 + k] = w[k] * scale;
+    }
+}
+
+#define LLORCH_FORMAT(NAME, F)                                                                   \
+    extern "C" __global__ void __launch_bounds__(QMM_WARPS * 32)                                 \
+        qmm_##NAME(const u8* W, int rows, int cols, const float* X, int ntok, float* Y) {       \
+        qmm_impl<F>(W, rows, cols, X, ntok, Y);                                                  \
+    }                                                                                            \
+    extern "C" __global__ void embed_##NAME(const u8* E, int d, const int* tokens, float scale, \
+                                            float* X) {                                          \
+        embed_impl<F>(E, d, tokens, scale, X);                                                   \
+    }
+
+LLORCH_FORMAT(f32, F_F32)
+LLORCH_FORMAT(f16, F_F16)
+LLORCH_FORMAT(bf16, F_BF16)
+LLORCH_FORMAT(q8_0, F_Q8_0)
+LLORCH_FORMAT(q4_0, F_Q4_0)
+LLORCH_FORMAT(q4_1, F_Q4_1)
+LLORCH_FORMAT(q5_0, F_Q5_0)
+LLORCH_FORMAT(q5_1, F_Q5_1)
+LLORCH_FORMAT(q4_k, F_Q4K)
+LLORCH_FORMAT(q5_k, F_Q5K)
+LLORCH_FORMAT(q6_k, F_Q6K)

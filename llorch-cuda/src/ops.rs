@@ -1,0 +1,485 @@
+//! Safe launchers: each checks that its buffers hold what the kernel will touch,
+//! then queues the kernel on the GPU's stream. Index contents are checked when an
+//! [`IndexBuf`] or [`AttnPlan`] is filled, so no launch reads or writes outside its
+//! buffers.
+#![allow(unsafe_code)]
+
+use cudarc::driver::{CudaView, CudaViewMut, LaunchConfig, PushKernelArg};
+
+use crate::error::{CudaError, Result};
+use crate::gpu::{Gpu, IndexBuf};
+use crate::kernels::{Kernel, QFormat};
+
+/// Threads per block of the matrix kernel, rows per warp and tokens per block
+/// (must match `matmul.cu`).
+const QMM_WARPS: usize = 4;
+const QMM_R: usize = 2;
+const QMM_TT: usize = 8;
+/// Largest head width the row and attention kernels take.
+pub const MAX_HEAD_DIM: usize = 256;
+
+fn shape(kernel: &'static str, ok: bool, why: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(CudaError::Shape { kernel, why: why() })
+    }
+}
+
+fn cfg(grid: (usize, usize), block: usize) -> Result<LaunchConfig> {
+    shape(
+        "launch",
+        grid.0 <= i32::MAX as usize && grid.1 <= 65_535,
+        || format!("grid {grid:?} too large"),
+    )?;
+    Ok(LaunchConfig {
+        grid_dim: (grid.0.max(1) as u32, grid.1.max(1) as u32, 1),
+        block_dim: (block as u32, 1, 1),
+        shared_mem_bytes: 0,
+    })
+}
+
+fn int(v: usize) -> Result<i32> {
+    i32::try_from(v).map_err(|_| CudaError::Shape {
+        kernel: "launch",
+        why: format!("{v} does not fit a 32-bit index"),
+    })
+}
+
+/// Null for an absent optional pointer argument.
+const NULL: u64 = 0;
+
+/// Where each query row's keys live: its position and its page table, checked
+/// against the cache's page count when set.
+#[derive(Debug, Default)]
+pub struct AttnPlan {
+    meta: IndexBuf,
+    pages: IndexBuf,
+    page_size: usize,
+    num_pages: usize,
+}
+
+impl AttnPlan {
+    /// Sets the rows: `rows[i] = (position, offset of the row's page table in
+    /// page_table)`; every position must be covered by its table.
+    pub fn set(
+        &mut self,
+        gpu: &Gpu,
+        rows: &[(u32, u32)],
+        page_table: &[u32],
+        page_size: usize,
+        num_pages: usize,
+    ) -> Result<()> {
+        shape("attention", page_size > 0, || "page size 0".into())?;
+        for &(pos, off) in rows {
+            let need = pos as usize / page_size + 1;
+            shape("attention", off as usize + need <= page_table.len(), || {
+                format!("position {pos} needs {need} pages from offset {off}")
+            })?;
+        }
+        let flat: Vec<u32> = rows.iter().flat_map(|&(p, o)| [p, o]).collect();
+        self.meta.set(gpu, &flat, i32::MAX as u32)?;
+        self.pages.set(
+            gpu,
+            page_table,
+            u32::try_from(num_pages).unwrap_or(u32::MAX),
+        )?;
+        self.page_size = page_size;
+        self.num_pages = num_pages;
+        Ok(())
+    }
+
+    /// Query rows.
+    pub fn rows(&self) -> usize {
+        self.meta.len() / 2
+    }
+}
+
+/// Shape of one attention launch.
+#[derive(Debug, Clone, Copy)]
+pub struct AttnDims {
+    /// Query heads.
+    pub n_heads: usize,
+    /// Key/value heads.
+    pub n_kv_heads: usize,
+    /// Key head width.
+    pub head_dim: usize,
+    /// Value head width.
+    pub v_head_dim: usize,
+    /// Sliding window (tokens), if any.
+    pub window: Option<usize>,
+}
+
+/// Rotary and norm settings of [`Gpu::head_norm_rope`].
+#[derive(Debug, Clone, Copy)]
+pub struct HeadOp<'a> {
+    /// Heads per row.
+    pub n_heads: usize,
+    /// Head width.
+    pub head_dim: usize,
+    /// Per-head RMS-norm weights, if any.
+    pub norm: Option<&'a CudaView<'a, f32>>,
+    /// Norm epsilon.
+    pub eps: f32,
+    /// Inverse frequencies (`rope_dims / 2` values).
+    pub inv_freq: &'a CudaView<'a, f64>,
+    /// Rotated dimensions.
+    pub rope_dims: usize,
+    /// NeoX pairing `(i, i + d/2)` rather than `(2i, 2i+1)`.
+    pub neox: bool,
+    /// Multiplier applied last.
+    pub scale: f32,
+    /// Round results to half precision.
+    pub round_half: bool,
+}
+
+impl Gpu {
+    /// `y[t][j] = Σ_k w[j][k] · x[t][k]` for `ntok` rows of `x` and `rows` rows of `w`
+    /// (GGUF blocks of `fmt`, `cols` values each). Batch-invariant.
+    #[allow(clippy::too_many_arguments)]
+    pub fn qmm(
+        &self,
+        fmt: QFormat,
+        w: &CudaView<'_, u8>,
+        rows: usize,
+        cols: usize,
+        x: &CudaView<'_, f32>,
+        ntok: usize,
+        y: &mut CudaViewMut<'_, f32>,
+    ) -> Result<()> {
+        let rb = fmt.row_bytes(cols);
+        shape("qmm", rb.is_some(), || format!("{cols} columns in {fmt:?}"))?;
+        let rb = rb.unwrap_or(0);
+        shape("qmm", w.len() >= rows * rb, || {
+            format!("{} weight bytes for {rows} rows of {rb}", w.len())
+        })?;
+        shape("qmm", x.len() >= ntok * cols, || {
+            format!("{} inputs for {ntok} rows of {cols}", x.len())
+        })?;
+        shape("qmm", y.len() >= ntok * rows, || {
+            format!("{} outputs for {ntok} × {rows}", y.len())
+        })?;
+        if rows == 0 || ntok == 0 {
+            return Ok(());
+        }
+        let c = cfg(
+            (ntok.div_ceil(QMM_TT), rows.div_ceil(QMM_WARPS * QMM_R)),
+            QMM_WARPS * 32,
+        )?;
+        let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
+        let f = self.func(Kernel::Qmm(fmt));
+        let mut b = self.stream.launch_builder(f);
+        b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
+        // SAFETY: the kernel reads `rows * row_bytes` weight bytes, `ntok * cols`
+        // inputs and writes `ntok * rows` outputs, all checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// `x[i] = table[tokens[i]] · scale` (`d` values per row, table of `vocab` rows).
+    #[allow(clippy::too_many_arguments)]
+    pub fn embed(
+        &self,
+        fmt: QFormat,
+        table: &CudaView<'_, u8>,
+        vocab: usize,
+        d: usize,
+        tokens: &IndexBuf,
+        scale: f32,
+        x: &mut CudaViewMut<'_, f32>,
+    ) -> Result<()> {
+        let rb = fmt.row_bytes(d);
+        shape("embed", rb.is_some(), || format!("{d} columns in {fmt:?}"))?;
+        shape("embed", table.len() >= vocab * rb.unwrap_or(0), || {
+            "table too short".into()
+        })?;
+        shape("embed", tokens.bound() as usize <= vocab, || {
+            format!("token bound {} over {vocab}", tokens.bound())
+        })?;
+        let n = tokens.len();
+        shape("embed", x.len() >= n * d, || "output too short".into())?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, 1), 128)?;
+        let d = int(d)?;
+        let mut b = self.stream.launch_builder(self.func(Kernel::Embed(fmt)));
+        b.arg(table)
+            .arg(&d)
+            .arg(tokens.device()?)
+            .arg(&scale)
+            .arg(x);
+        // SAFETY: token ids are below `vocab` (IndexBuf bound), rows and output sizes
+        // checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// `y = rms_norm(x) · w` for `n` rows of `width`.
+    pub fn rms_norm(
+        &self,
+        x: &CudaView<'_, f32>,
+        w: &CudaView<'_, f32>,
+        y: &mut CudaViewMut<'_, f32>,
+        n: usize,
+        width: usize,
+        eps: f32,
+    ) -> Result<()> {
+        shape(
+            "rms_norm",
+            x.len() >= n * width && y.len() >= n * width && w.len() >= width,
+            || "buffers too short".into(),
+        )?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, 1), 256)?;
+        let width = int(width)?;
+        let mut b = self.stream.launch_builder(self.func(Kernel::RmsNorm));
+        b.arg(x).arg(w).arg(y).arg(&width).arg(&eps);
+        // SAFETY: n rows of width in x and y, width weights: checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// `x += w.map_or(o, |w| rms_norm(o) · w)` for `n` rows of `width`.
+    pub fn add_normed(
+        &self,
+        x: &mut CudaViewMut<'_, f32>,
+        o: &CudaView<'_, f32>,
+        w: Option<&CudaView<'_, f32>>,
+        n: usize,
+        width: usize,
+        eps: f32,
+    ) -> Result<()> {
+        shape(
+            "add_normed",
+            x.len() >= n * width && o.len() >= n * width && w.is_none_or(|w| w.len() >= width),
+            || "buffers too short".into(),
+        )?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, 1), 256)?;
+        let width = int(width)?;
+        let mut b = self.stream.launch_builder(self.func(Kernel::AddNormed));
+        b.arg(x).arg(o);
+        match w {
+            Some(w) => b.arg(w),
+            None => b.arg(&NULL),
+        };
+        b.arg(&width).arg(&eps);
+        // SAFETY: sizes checked above; a null norm is handled by the kernel.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// Per head of each of `pos.len()` rows: norm, rotary embedding at the row's
+    /// position, scale, optional half-precision rounding (in place).
+    pub fn head_norm_rope(
+        &self,
+        x: &mut CudaViewMut<'_, f32>,
+        pos: &IndexBuf,
+        op: &HeadOp<'_>,
+    ) -> Result<()> {
+        let n = pos.len();
+        shape(
+            "head_norm_rope",
+            op.head_dim <= MAX_HEAD_DIM
+                && op.rope_dims <= op.head_dim
+                && op.rope_dims.is_multiple_of(2)
+                && x.len() >= n * op.n_heads * op.head_dim
+                && op.inv_freq.len() >= op.rope_dims / 2
+                && op.norm.is_none_or(|w| w.len() >= op.head_dim),
+            || format!("bad shape {op:?}"),
+        )?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, op.n_heads), 128)?;
+        let (nh, hd, rd) = (int(op.n_heads)?, int(op.head_dim)?, int(op.rope_dims)?);
+        let (neox, round) = (i32::from(op.neox), i32::from(op.round_half));
+        let mut b = self.stream.launch_builder(self.func(Kernel::HeadNormRope));
+        b.arg(x).arg(&nh).arg(&hd);
+        match op.norm {
+            Some(w) => b.arg(w),
+            None => b.arg(&NULL),
+        };
+        b.arg(&op.eps)
+            .arg(pos.device()?)
+            .arg(op.inv_freq)
+            .arg(&rd)
+            .arg(&neox)
+            .arg(&op.scale)
+            .arg(&round);
+        // SAFETY: n rows of n_heads × head_dim (≤ 256, the kernel's shared buffer),
+        // rope_dims / 2 frequencies, head_dim norm weights: checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// `x[r][i] += bias[i]` for rows of `bias.len()`.
+    pub fn add_bias(
+        &self,
+        x: &mut CudaViewMut<'_, f32>,
+        bias: &CudaView<'_, f32>,
+        n: usize,
+    ) -> Result<()> {
+        let width = bias.len();
+        let total = n * width;
+        shape("add_bias", x.len() >= total && width > 0, || {
+            "buffers too short".into()
+        })?;
+        if total == 0 {
+            return Ok(());
+        }
+        let c = cfg((total.div_ceil(256), 1), 256)?;
+        let (width, total) = (int(width)?, total as i64);
+        let mut b = self.stream.launch_builder(self.func(Kernel::AddBias));
+        b.arg(x).arg(bias).arg(&width).arg(&total);
+        // SAFETY: total values in x, width in bias.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// `g = act(g) · u` over `n` values, GELU (tanh) or SiLU.
+    pub fn act_mul(
+        &self,
+        gelu: bool,
+        g: &mut CudaViewMut<'_, f32>,
+        u: &CudaView<'_, f32>,
+        n: usize,
+    ) -> Result<()> {
+        shape("act_mul", g.len() >= n && u.len() >= n, || {
+            "buffers too short".into()
+        })?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n.div_ceil(256), 1), 256)?;
+        let k = if gelu {
+            Kernel::GeluMul
+        } else {
+            Kernel::SiluMul
+        };
+        let n = n as i64;
+        let mut b = self.stream.launch_builder(self.func(k));
+        b.arg(g).arg(u).arg(&n);
+        // SAFETY: n values in both.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// `y[i] = x[idx[i]]`, rows of `width`; `x` holds `idx.bound()` rows at least.
+    pub fn gather_rows(
+        &self,
+        x: &CudaView<'_, f32>,
+        idx: &IndexBuf,
+        y: &mut CudaViewMut<'_, f32>,
+        width: usize,
+    ) -> Result<()> {
+        let n = idx.len();
+        shape(
+            "gather_rows",
+            x.len() >= idx.bound() as usize * width && y.len() >= n * width,
+            || "buffers too short".into(),
+        )?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, 1), 256)?;
+        let width = int(width)?;
+        let mut b = self.stream.launch_builder(self.func(Kernel::GatherRows));
+        b.arg(x).arg(idx.device()?).arg(y).arg(&width);
+        // SAFETY: indices below the bound, rows checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// Stores rows of keys (`kw` each) and values (`vw` each) at half precision into
+    /// `cache` slots (`slots.bound()` slots of `kw + vw` halves at most).
+    pub fn kv_store(
+        &self,
+        k: &CudaView<'_, f32>,
+        v: &CudaView<'_, f32>,
+        cache: &mut CudaViewMut<'_, u16>,
+        slots: &IndexBuf,
+        kw: usize,
+        vw: usize,
+    ) -> Result<()> {
+        let n = slots.len();
+        shape(
+            "kv_store",
+            k.len() >= n * kw
+                && v.len() >= n * vw
+                && cache.len() >= slots.bound() as usize * (kw + vw),
+            || "buffers too short".into(),
+        )?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, 1), 128)?;
+        let (kw, vw) = (int(kw)?, int(vw)?);
+        let mut b = self.stream.launch_builder(self.func(Kernel::KvStore));
+        b.arg(k)
+            .arg(v)
+            .arg(cache)
+            .arg(slots.device()?)
+            .arg(&kw)
+            .arg(&vw);
+        // SAFETY: slots below the bound, cache and inputs checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// Attention of every planned row and head over the paged cache of one layer
+    /// (`[page][slot][K heads | V heads]`, half precision).
+    pub fn attention(
+        &self,
+        q: &CudaView<'_, f32>,
+        cache: &CudaView<'_, u16>,
+        out: &mut CudaViewMut<'_, f32>,
+        plan: &AttnPlan,
+        dims: &AttnDims,
+    ) -> Result<()> {
+        let n = plan.rows();
+        let kv_width = dims.n_kv_heads * (dims.head_dim + dims.v_head_dim);
+        shape(
+            "attention",
+            dims.head_dim <= MAX_HEAD_DIM
+                && dims.v_head_dim <= MAX_HEAD_DIM
+                && dims.n_kv_heads > 0
+                && dims.n_heads.is_multiple_of(dims.n_kv_heads)
+                && q.len() >= n * dims.n_heads * dims.head_dim
+                && out.len() >= n * dims.n_heads * dims.v_head_dim
+                && cache.len() >= plan.num_pages * plan.page_size * kv_width,
+            || format!("bad shape {dims:?}"),
+        )?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, dims.n_heads), 128)?;
+        let args = [
+            int(dims.n_heads)?,
+            int(dims.n_kv_heads)?,
+            int(dims.head_dim)?,
+            int(dims.v_head_dim)?,
+            int(plan.page_size)?,
+            int(dims.window.unwrap_or(0))?,
+        ];
+        let mut b = self.stream.launch_builder(self.func(Kernel::Attention));
+        b.arg(q)
+            .arg(cache)
+            .arg(out)
+            .arg(plan.meta.device()?)
+            .arg(plan.pages.device()?);
+        for a in &args {
+            b.arg(a);
+        }
+        // SAFETY: each row's positions are covered by its page table and page ids are
+        // below the cache's page count (checked when the plan was set); head widths
+        // fit the kernel's shared buffers; q and out sizes checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+}
