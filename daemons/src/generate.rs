@@ -1,4 +1,4 @@
-//! `llorch generate` and `llorch logprobs`: the CPU engine from the command line.
+//! `llorch generate` and `llorch logprobs`: the engine (CPU or CUDA) from the command line.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use llorch_core::wire::events::TaskEvent;
 use llorch_core::wire::task::GenerationParams;
-use llorch_core::{Error, ErrorCode, JobId};
+use llorch_core::{Device, Error, ErrorCode, JobId};
+use llorch_worker::backend::ComputeBackend;
 use llorch_worker::engine::{EngineConfig, EventSink, SeqRequest, SinkError};
 use llorch_worker::forcing::teacher_force;
 use llorch_worker::model::load::load;
@@ -26,6 +27,8 @@ pub fn resolve_model(arg: &Path) -> Result<PathBuf, Error> {
 pub struct GenerateArgs {
     /// Model file (resolved).
     pub model: PathBuf,
+    /// Where to run it.
+    pub device: Device,
     /// Prompt text.
     pub prompt: String,
     /// Sampling and length.
@@ -66,7 +69,7 @@ impl EventSink for PrintSink {
     }
 }
 
-/// Runs one generation on the CPU engine; prints as `llorch generate` does.
+/// Runs one generation; prints as `llorch generate` does.
 pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
     args.params.validate()?;
     let model = load(&args.model)?;
@@ -81,7 +84,7 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
         max_ctx,
         ..EngineConfig::default()
     };
-    let mut engine = model.into_cpu_engine(engine_cfg);
+    let mut engine = model.into_engine(args.device, engine_cfg)?;
     let seed_fallback = mix64(std::process::id() as u64 ^ prompt.len() as u64);
     let req = SeqRequest {
         job_id: JobId::mint(),
@@ -121,7 +124,7 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
 }
 
 /// `llorch logprobs`: per input token, the top-N next tokens as JSON.
-pub fn logprobs(model: &Path, tokens: &[u32], top: usize) -> Result<String, Error> {
+pub fn logprobs(model: &Path, device: Device, tokens: &[u32], top: usize) -> Result<String, Error> {
     if tokens.is_empty() {
         return Err(Error::new(ErrorCode::InvalidParams, "no tokens given"));
     }
@@ -143,8 +146,11 @@ pub fn logprobs(model: &Path, tokens: &[u32], top: usize) -> Result<String, Erro
             format!("token id {t} is outside the vocabulary ({vocab})"),
         ));
     }
-    let (mut backend, _) = model.into_cpu_backend(tokens.len());
-    let rows = teacher_force(&mut backend, tokens, top, 256)
+    let mut backend: Box<dyn ComputeBackend> = match device {
+        Device::Cpu => Box::new(model.into_cpu_backend(tokens.len()).0),
+        Device::Cuda(g) => Box::new(model.into_cuda_backend(g.0 as usize, tokens.len(), 256)?.0),
+    };
+    let rows = teacher_force(backend.as_mut(), tokens, top, 256)
         .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
     let out: Vec<serde_json::Value> = rows
         .iter()

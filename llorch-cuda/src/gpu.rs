@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, DeviceRepr, ValidAsZeroBits,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, CudaViewMut, DeviceRepr,
+    ValidAsZeroBits,
 };
 
 use crate::compile::compile_cached;
@@ -157,6 +158,22 @@ impl Gpu {
             return Err(CudaError::Shape {
                 kernel: "write",
                 why: format!("{} values into a buffer of {}", src.len(), dst.len()),
+            });
+        }
+        if src.is_empty() {
+            return Ok(());
+        }
+        let mut view = dst.slice_mut(..src.len());
+        self.stream.memcpy_htod(src, &mut view)?;
+        Ok(())
+    }
+
+    /// Copies `src` into the start of the view `dst`.
+    pub fn write_view<T: DeviceRepr>(&self, src: &[T], dst: &mut CudaViewMut<'_, T>) -> Result<()> {
+        if src.len() > dst.len() {
+            return Err(CudaError::Shape {
+                kernel: "write",
+                why: format!("{} values into a view of {}", src.len(), dst.len()),
             });
         }
         if src.is_empty() {

@@ -88,3 +88,78 @@ pub trait ComputeBackend: Send {
     fn step(&mut self, batch: &[SeqStep<'_>], out: &mut Vec<SeqOutput>)
     -> Result<(), BackendError>;
 }
+
+/// Checks a batch against a backend's vocabulary and KV pages (shared by backends).
+pub(crate) fn validate_batch(
+    batch: &[SeqStep<'_>],
+    vocab: usize,
+    page_size: usize,
+    num_pages: usize,
+) -> Result<(), BackendError> {
+    for (i, sq) in batch.iter().enumerate() {
+        let bad = |m: &str| Err(BackendError::InvalidStep(format!("sequence {i}: {m}")));
+        if sq.tokens.is_empty() {
+            return bad("no tokens");
+        }
+        if let Some(&t) = sq.tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(BackendError::BadToken(t));
+        }
+        let end = sq.start_pos + sq.tokens.len();
+        if sq.pages.len() * page_size < end {
+            return bad("page table shorter than the positions");
+        }
+        if sq.pages.iter().any(|&p| p as usize >= num_pages) {
+            return bad("page id out of range");
+        }
+        if sq.sample.is_some() && sq.logits == LogitsWant::None {
+            return bad("sampling needs logits");
+        }
+    }
+    Ok(())
+}
+
+/// Row counts of each sequence's logits (`None` → 0, `Last` → 1, `All` → its tokens).
+pub(crate) fn logit_rows(sq: &SeqStep<'_>) -> usize {
+    match sq.logits {
+        LogitsWant::None => 0,
+        LogitsWant::Last => 1,
+        LogitsWant::All => sq.tokens.len(),
+    }
+}
+
+/// Fills `out` from the logit rows of a step (sequence order, [`logit_rows`] each):
+/// draws where asked, in parallel (sequences are independent, so results do not
+/// change), and copies rows only where they are wanted beyond the draw.
+pub(crate) fn finish_step(
+    batch: &[SeqStep<'_>],
+    logits: &[f32],
+    vocab: usize,
+    out: &mut Vec<SeqOutput>,
+) {
+    use crate::sampling::{SamplerScratch, sample};
+    use rayon::prelude::*;
+    let mut spans = Vec::with_capacity(batch.len());
+    let mut next = 0;
+    for sq in batch {
+        let n = logit_rows(sq);
+        spans.push(next * vocab..(next + n) * vocab);
+        next += n;
+    }
+    batch
+        .par_iter()
+        .zip(spans.into_par_iter())
+        .map_init(SamplerScratch::default, |scratch, (sq, span)| {
+            let rows = &logits[span];
+            let sampled = sq.sample.map(|req| {
+                let last = &rows[rows.len() - vocab..];
+                sample(last, req.params, req.recent, req.draw, scratch)
+            });
+            let logits = if sq.logits == LogitsWant::Last && sampled.is_some() {
+                Vec::new()
+            } else {
+                rows.to_vec()
+            };
+            SeqOutput { logits, sampled }
+        })
+        .collect_into_vec(out);
+}

@@ -27,6 +27,14 @@ pub fn model_cache_dir() -> PathBuf {
     home.join(".cache").join("llama-orch").join("models")
 }
 
+/// Where compiled CUDA kernels are cached: `kernels/` beside the model cache.
+pub fn kernel_cache_dir() -> PathBuf {
+    let models = model_cache_dir();
+    models
+        .parent()
+        .map_or_else(|| models.join("kernels"), |p| p.join("kernels"))
+}
+
 /// Where the demo model lives: [`model_cache_dir`]/[`DEMO_MODEL_FILE`].
 pub fn demo_model_path() -> PathBuf {
     model_cache_dir().join(DEMO_MODEL_FILE)

@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod cpu;
+pub mod cuda;
 pub mod demo;
 pub mod demo_fetch;
 pub mod engine;

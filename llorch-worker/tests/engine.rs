@@ -3,13 +3,14 @@
 //! (SYS-0003 EXT), and finished or cancelled sequences give their KV pages back.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use llorch_core::JobId;
-use llorch_core::wire::events::{StopReason, TaskEvent};
-use llorch_worker::engine::{Engine, EngineConfig, SeqRequest, VecSink};
-use llorch_worker::model::load::load;
-use llorch_worker::sampling::SamplingParams;
+use common::invariance::{check_invariance, engine, requests};
+use llorch_core::Device;
+use llorch_core::wire::events::TaskEvent;
+use llorch_worker::engine::VecSink;
 use llorch_worker::synth::{Arch, SynthConfig, write_file};
 
 fn tiny_model(arch: Arch, dir: &Path) -> PathBuf {
@@ -18,150 +19,24 @@ fn tiny_model(arch: Arch, dir: &Path) -> PathBuf {
     path
 }
 
-fn engine(path: &Path, max_seqs: usize, chunk: usize) -> Engine {
-    let cfg = EngineConfig {
-        max_seqs,
-        max_ctx: 192,
-        prefill_chunk: chunk,
-        max_step_tokens: 4 * chunk.max(16),
-        ..EngineConfig::default()
-    };
-    load(path).unwrap().into_cpu_engine(cfg)
-}
-
-/// One job's outcome: token ids, logprob bits of each token and its alternatives, stop reason.
-#[derive(Debug, Clone, PartialEq)]
-struct Outcome {
-    tokens: Vec<u32>,
-    bits: Vec<u32>,
-    stop: Option<StopReason>,
-}
-
-fn outcome(events: &[TaskEvent]) -> Outcome {
-    let mut o = Outcome {
-        tokens: vec![],
-        bits: vec![],
-        stop: None,
-    };
-    let mut terminal = 0;
-    for e in events {
-        match e {
-            TaskEvent::Token(t) => {
-                o.tokens.push(t.t);
-                o.bits.push(t.logprob.unwrap().to_bits());
-                o.bits.extend(
-                    t.top_logprobs
-                        .iter()
-                        .flat_map(|a| [a.id, a.logprob.to_bits()]),
-                );
-            }
-            TaskEvent::End(end) => {
-                terminal += 1;
-                o.stop = Some(end.stop_reason);
-            }
-            TaskEvent::Error(e) => panic!("job failed: {e:?}"),
-            _ => {}
-        }
-    }
-    assert_eq!(terminal, 1, "exactly one terminal event");
-    o
-}
-
-/// Sixteen requests with different prompt lengths and sampling settings.
-fn requests(vocab: u32) -> Vec<SeqRequest> {
-    (0..16u32)
-        .map(|i| {
-            let len = 3 + (i as usize * 7) % 41;
-            let prompt: Vec<u32> = (0..len as u32)
-                .map(|k| 2 + (k * 131 + i * 977) % (vocab - 2))
-                .collect();
-            let params = SamplingParams {
-                temperature: [0.0, 0.7, 1.0, 1.3][i as usize % 4],
-                top_k: [0, 40, 5, 0][i as usize % 4],
-                top_p: [1.0, 0.9, 1.0, 0.8][(i as usize / 4) % 4],
-                min_p: if i % 5 == 0 { 0.05 } else { 0.0 },
-                repetition_penalty: if i % 3 == 0 { 1.1 } else { 1.0 },
-                presence_penalty: if i % 7 == 0 { 0.3 } else { 0.0 },
-                frequency_penalty: 0.0,
-                seed: 1000 + u64::from(i),
-                top_logprobs: 2,
-                want_logprobs: true,
-            };
-            SeqRequest {
-                job_id: JobId::new(format!("job-{i}")).unwrap(),
-                prompt,
-                max_tokens: 6 + i % 5,
-                params,
-                stop: vec![],
-                ignore_eos: false,
-            }
-        })
-        .collect()
-}
-
-/// Runs `reqs`, submitting request `k` before step `arrive[k]`; returns each outcome.
-fn run(engine: &mut Engine, reqs: &[SeqRequest], arrive: &[usize]) -> Vec<Outcome> {
-    let sinks: Vec<VecSink> = reqs.iter().map(|_| VecSink::default()).collect();
-    let mut step = 0;
-    let mut submitted = 0;
-    while submitted < reqs.len() || engine.has_work() {
-        for k in 0..reqs.len() {
-            if arrive[k] == step {
-                engine
-                    .submit(reqs[k].clone(), Box::new(sinks[k].clone()))
-                    .unwrap();
-                submitted += 1;
-            }
-        }
-        engine.step().unwrap();
-        step += 1;
-        assert!(step < 10_000, "engine made no progress");
-    }
-    assert_eq!(
-        engine.free_pages(),
-        engine.backend().num_pages(),
-        "all KV pages returned"
-    );
-    sinks.iter().map(|s| outcome(&s.0.lock())).collect()
-}
-
-fn check_invariance(path: &Path) {
-    let vocab = load(path).unwrap().weights.vocab as u32;
-    let reqs = requests(vocab);
-    // Alone, one at a time, prefill chunks of 16.
-    let mut alone = Vec::new();
-    let mut e = engine(path, 1, 16);
-    for r in &reqs {
-        alone.extend(run(&mut e, std::slice::from_ref(r), &[0]));
-    }
-    assert!(alone.iter().all(|o| !o.tokens.is_empty()));
-    // All at once, chunks of 7.
-    let mut e = engine(path, 16, 7);
-    assert_eq!(run(&mut e, &reqs, &[0; 16]), alone, "all at once, chunk 7");
-    // Staggered arrivals, chunks of 64, fewer slots (some wait).
-    let arrive: Vec<usize> = (0..16).map(|k| (k * 5) % 23).collect();
-    let mut e = engine(path, 6, 64);
-    assert_eq!(run(&mut e, &reqs, &arrive), alone, "staggered, chunk 64");
-}
-
 #[test]
 fn every_architecture_is_batch_invariant() {
     let dir = tempfile::tempdir().unwrap();
     for arch in [Arch::Gemma3, Arch::Llama, Arch::Qwen2, Arch::Mistral] {
-        check_invariance(&tiny_model(arch, dir.path()));
+        check_invariance(&tiny_model(arch, dir.path()), Device::Cpu);
     }
 }
 
 #[test]
 fn the_real_model_is_batch_invariant() {
-    check_invariance(&llorch_worker::demo::require_demo_model());
+    check_invariance(&llorch_worker::demo::require_demo_model(), Device::Cpu);
 }
 
 #[test]
 fn cancel_frees_pages_and_ends_the_stream() {
     let dir = tempfile::tempdir().unwrap();
     let path = tiny_model(Arch::Llama, dir.path());
-    let mut e = engine(&path, 4, 16);
+    let mut e = engine(&path, 4, 16, Device::Cpu);
     let mut reqs = requests(100);
     reqs[0].max_tokens = 100;
     let sink = VecSink::default();
@@ -187,7 +62,7 @@ fn cancel_frees_pages_and_ends_the_stream() {
 fn bad_requests_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = tiny_model(Arch::Qwen2, dir.path());
-    let mut e = engine(&path, 2, 16);
+    let mut e = engine(&path, 2, 16, Device::Cpu);
     let mut r = requests(100).remove(0);
     r.prompt = vec![u32::MAX];
     let err = e

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use llorch_core::wire::task::GenerationParams;
-use llorch_core::{ErrorCode, ModelRef};
+use llorch_core::{Device, ErrorCode, ModelRef};
 use llorch_daemons::tokenize::{self, load_tokenizer};
 use llorch_daemons::{fail, generate, inspect, parse_args};
 
@@ -40,11 +40,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Generates text with the CPU engine, streaming it to stdout.
+    /// Generates text, streaming it to stdout.
     Generate {
         /// GGUF model file, or `demo` for gemma-3-270m from the model cache.
         #[arg(long)]
         model: PathBuf,
+        /// Device: `cpu` or `cuda:N`.
+        #[arg(long, default_value = "cpu")]
+        device: Device,
         /// The prompt (special-token text such as `<start_of_turn>` is parsed).
         #[arg(long, allow_hyphen_values = true)]
         prompt: String,
@@ -72,6 +75,9 @@ enum Command {
         /// GGUF model file, or `demo`.
         #[arg(long)]
         model: PathBuf,
+        /// Device: `cpu` or `cuda:N`.
+        #[arg(long, default_value = "cpu")]
+        device: Device,
         /// Token ids: `ID,ID,...`.
         #[arg(long)]
         tokens: String,
@@ -161,6 +167,7 @@ fn main() -> ExitCode {
         }
         Command::Generate {
             model,
+            device,
             prompt,
             max_tokens,
             temperature,
@@ -180,6 +187,7 @@ fn main() -> ExitCode {
             let run = generate::resolve_model(&model).and_then(|model| {
                 generate::generate(&generate::GenerateArgs {
                     model,
+                    device,
                     prompt,
                     params,
                     json,
@@ -190,12 +198,19 @@ fn main() -> ExitCode {
                 Err(e) => fail("llorch generate", e.message),
             }
         }
-        Command::Logprobs { model, tokens, top } => {
+        Command::Logprobs {
+            model,
+            device,
+            tokens,
+            top,
+        } => {
             let ids = match tokenize::parse_ids(&tokens) {
                 Ok(ids) => ids,
                 Err(e) => return fail("llorch logprobs", e),
             };
-            match generate::resolve_model(&model).and_then(|m| generate::logprobs(&m, &ids, top)) {
+            match generate::resolve_model(&model)
+                .and_then(|m| generate::logprobs(&m, device, &ids, top))
+            {
                 Ok(json) => {
                     println!("{json}");
                     ExitCode::SUCCESS

@@ -8,9 +8,10 @@ use rayon::prelude::*;
 use super::attention::{AttnShape, KvLayout, RowKeys, attend};
 use super::matmul::{Activations, matmul};
 use super::ops::{Rope, RopeStyle, gelu_tanh, rms_norm, silu};
-use crate::backend::{BackendError, ComputeBackend, LogitsWant, SeqOutput, SeqStep};
+use crate::backend::{
+    BackendError, ComputeBackend, LogitsWant, SeqOutput, SeqStep, finish_step, validate_batch,
+};
 use crate::model::{Arch, Layer, ModelConfig, Weights};
-use crate::sampling::{SamplerScratch, sample};
 
 /// Scratch buffers reused across steps.
 #[derive(Debug, Default)]
@@ -79,26 +80,7 @@ impl CpuBackend {
     }
 
     fn check(&self, batch: &[SeqStep<'_>]) -> Result<(), BackendError> {
-        for (i, sq) in batch.iter().enumerate() {
-            let bad = |m: &str| Err(BackendError::InvalidStep(format!("sequence {i}: {m}")));
-            if sq.tokens.is_empty() {
-                return bad("no tokens");
-            }
-            if let Some(&t) = sq.tokens.iter().find(|&&t| t as usize >= self.w.vocab) {
-                return Err(BackendError::BadToken(t));
-            }
-            let end = sq.start_pos + sq.tokens.len();
-            if sq.pages.len() * self.lay.page_size < end {
-                return bad("page table shorter than the positions");
-            }
-            if sq.pages.iter().any(|&p| p as usize >= self.num_pages) {
-                return bad("page id out of range");
-            }
-            if sq.sample.is_some() && sq.logits == LogitsWant::None {
-                return bad("sampling needs logits");
-            }
-        }
-        Ok(())
+        validate_batch(batch, self.w.vocab, self.lay.page_size, self.num_pages)
     }
 }
 
@@ -312,38 +294,7 @@ impl ComputeBackend for CpuBackend {
             &mut logits,
             &mut s.tmp,
         );
-        let vocab = self.w.vocab;
-        // Each sequence's rows, then its draw: sequences are independent, so draws run
-        // in parallel without changing any result.
-        let mut spans = Vec::with_capacity(batch.len());
-        let mut next = 0;
-        for sq in batch {
-            let n = match sq.logits {
-                LogitsWant::None => 0,
-                LogitsWant::Last => 1,
-                LogitsWant::All => sq.tokens.len(),
-            };
-            spans.push(next * vocab..(next + n) * vocab);
-            next += n;
-        }
-        batch
-            .par_iter()
-            .zip(spans.into_par_iter())
-            .map_init(SamplerScratch::default, |scratch, (sq, span)| {
-                let rows = &logits[span];
-                let sampled = sq.sample.map(|req| {
-                    let last = &rows[rows.len() - vocab..];
-                    sample(last, req.params, req.recent, req.draw, scratch)
-                });
-                // Rows only used for the draw are not copied out.
-                let logits = if sq.logits == LogitsWant::Last && sampled.is_some() {
-                    Vec::new()
-                } else {
-                    rows.to_vec()
-                };
-                SeqOutput { logits, sampled }
-            })
-            .collect_into_vec(out);
+        finish_step(batch, &logits, self.w.vocab, out);
         Ok(())
     }
 }

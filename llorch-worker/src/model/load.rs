@@ -3,10 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use llorch_core::{Error, ErrorCode};
+use llorch_core::{Device, Error, ErrorCode};
+use llorch_cuda::CudaError;
 
 use super::{ModelConfig, Weights};
 use crate::cpu::CpuBackend;
+use crate::cuda::{CudaBackend, CudaOptions};
 use crate::engine::{Engine, EngineConfig};
 use crate::gguf::GgufFile;
 use crate::tokenizer::Tokenizer;
@@ -71,6 +73,57 @@ impl LoadedModel {
         let (backend, tok) =
             self.into_cpu_backend(cfg.max_seqs * max_ctx.next_multiple_of(PAGE_SIZE));
         Engine::new(Box::new(backend), tok, cfg)
+    }
+}
+
+/// The worker error for a failure of the GPU path (WORK-3090 codes).
+pub fn cuda_error(e: CudaError) -> Error {
+    let code = match &e {
+        CudaError::NoDriver | CudaError::NoCompiler | CudaError::NoDevice { .. } => {
+            ErrorCode::GpuUnavailable
+        }
+        CudaError::OutOfMemory { .. } => ErrorCode::VramInsufficient,
+        CudaError::Compile { .. } | CudaError::Shape { .. } | CudaError::Driver(_) => {
+            ErrorCode::CudaError
+        }
+    };
+    Error::new(code, e.to_string())
+}
+
+impl LoadedModel {
+    /// A CUDA backend on device `ordinal` with room for `kv_tokens` positions and
+    /// steps of up to `max_step_tokens` tokens (SYS-0002: all in VRAM or a typed error).
+    pub fn into_cuda_backend(
+        self,
+        ordinal: usize,
+        kv_tokens: usize,
+        max_step_tokens: usize,
+    ) -> Result<(CudaBackend, Arc<Tokenizer>), Error> {
+        let opts = CudaOptions {
+            ordinal,
+            num_pages: kv_tokens.div_ceil(PAGE_SIZE).max(1),
+            page_size: PAGE_SIZE,
+            max_step_tokens,
+            max_logit_rows: 64,
+            kernel_cache: Some(crate::demo::kernel_cache_dir()),
+        };
+        let b = CudaBackend::new(self.cfg, &self.weights, &opts).map_err(cuda_error)?;
+        Ok((b, self.tokenizer))
+    }
+
+    /// An engine on `device` whose KV cache holds `max_seqs` sequences of `max_ctx` tokens.
+    pub fn into_engine(self, device: Device, cfg: EngineConfig) -> Result<Engine, Error> {
+        match device {
+            Device::Cpu => Ok(self.into_cpu_engine(cfg)),
+            Device::Cuda(gpu) => {
+                let max_ctx = cfg.max_ctx.min(self.cfg.ctx_len);
+                let cfg = EngineConfig { max_ctx, ..cfg };
+                let kv = cfg.max_seqs * max_ctx.next_multiple_of(PAGE_SIZE);
+                let step = cfg.max_step_tokens.max(cfg.max_seqs);
+                let (backend, tok) = self.into_cuda_backend(gpu.0 as usize, kv, step)?;
+                Ok(Engine::new(Box::new(backend), tok, cfg))
+            }
+        }
     }
 }
 

@@ -128,16 +128,6 @@ fn log_failure(event: &str, cfg: &DaemonConfig, e: &Error) {
 }
 
 async fn start(cfg: &DaemonConfig) -> Result<Started, Error> {
-    if let Device::Cuda(gpu) = cfg.device {
-        return Err(Error::new(
-            ErrorCode::GpuUnavailable,
-            format!(
-                "device cuda:{}: the CUDA backend is not in this build yet (issue 8); \
-                 use --device cpu",
-                gpu.0
-            ),
-        ));
-    }
     if cfg.max_seqs == 0 {
         return Err(Error::new(
             ErrorCode::InvalidRequest,
@@ -156,13 +146,18 @@ async fn start(cfg: &DaemonConfig) -> Result<Started, Error> {
             format!("--ctx {ctx} leaves no room for a prompt and an output token"),
         ));
     }
-    let engine = model.into_cpu_engine(EngineConfig {
+    let engine_cfg = EngineConfig {
         max_seqs: cfg.max_seqs,
         max_ctx: ctx,
         inference_timeout: cfg.inference_timeout,
         stall_timeout: cfg.stall_timeout,
         ..EngineConfig::default()
-    });
+    };
+    let device = cfg.device;
+    // Opening a GPU compiles kernels and copies weights: off the async threads.
+    let engine = tokio::task::spawn_blocking(move || model.into_engine(device, engine_cfg))
+        .await
+        .map_err(|e| Error::new(ErrorCode::Internal, format!("engine start: {e}")))??;
     let model_ref = cfg.model_ref.clone().unwrap_or_else(|| {
         let abs = std::fs::canonicalize(&cfg.model).unwrap_or_else(|_| cfg.model.clone());
         format!("file:{}", abs.display())

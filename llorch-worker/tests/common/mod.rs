@@ -2,6 +2,9 @@
 //! write invalid files (the writer refuses to).
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod invariance;
+pub mod reference;
+
 /// Builds GGUF bytes field by field.
 #[derive(Default, Clone)]
 pub struct Raw {

@@ -1,0 +1,125 @@
+//! Engine throughput on a GPU (or the CPU): prefill of one long prompt, batch-1
+//! decode and the aggregate decode of many concurrent sequences.
+//!
+//! `gpu_bench --model PATH|demo [--device cuda:0] [--prefill 512] [--seqs 64]
+//! [--steps 128]` prints one markdown row per figure; the figures of
+//! benches/reports/cuda.md come from it.
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use llorch_core::{Device, JobId};
+use llorch_worker::engine::{Engine, EngineConfig, SeqRequest, VecSink};
+use llorch_worker::model::load::load;
+use llorch_worker::sampling::SamplingParams;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn num(name: &str, default: usize) -> usize {
+    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn request(i: usize, prompt: Vec<u32>, max_tokens: u32) -> SeqRequest {
+    SeqRequest {
+        job_id: JobId::new(format!("bench-{i}")).unwrap(),
+        prompt,
+        max_tokens,
+        params: SamplingParams {
+            seed: i as u64,
+            temperature: 0.8,
+            top_k: 40,
+            ..SamplingParams::default()
+        },
+        stop: vec![],
+        ignore_eos: true,
+    }
+}
+
+fn prompt(len: usize, salt: usize, vocab: usize) -> Vec<u32> {
+    let mut p = vec![2u32];
+    p.extend((1..len).map(|k| (1000 + (k * 7919 + salt * 104_729) % (vocab - 2000)) as u32));
+    p
+}
+
+fn drain(e: &mut Engine) -> f64 {
+    let t = Instant::now();
+    while e.has_work() {
+        e.step().unwrap();
+    }
+    t.elapsed().as_secs_f64()
+}
+
+/// Aggregate decode tokens/s of `n` sequences over `steps` steps after their prompts.
+fn decode(e: &mut Engine, n: usize, steps: u32, salt: usize) -> f64 {
+    let vocab = e.backend().vocab_size();
+    for i in 0..n {
+        e.submit(
+            request(salt + i, prompt(16, salt + i, vocab), steps + 1),
+            Box::new(VecSink::default()),
+        )
+        .unwrap();
+    }
+    e.step().unwrap(); // every prompt and its first token
+    (n as f64 * f64::from(steps)) / drain(e)
+}
+
+fn main() {
+    let model = match arg("--model").as_deref() {
+        None | Some("demo") => llorch_worker::demo::require_demo_model(),
+        Some(p) => PathBuf::from(p),
+    };
+    let device: Device = arg("--device")
+        .unwrap_or_else(|| "cuda:0".into())
+        .parse()
+        .unwrap();
+    let (pre, seqs, steps) = (
+        num("--prefill", 512),
+        num("--seqs", 64),
+        num("--steps", 128),
+    );
+    let cfg = EngineConfig {
+        max_seqs: seqs,
+        max_ctx: (pre + 8).max(16 + steps + 8),
+        prefill_chunk: pre,
+        max_step_tokens: pre.max(seqs * 16),
+        ..EngineConfig::default()
+    };
+    let t = Instant::now();
+    let mut e = load(&model).unwrap().into_engine(device, cfg).unwrap();
+    let load_s = t.elapsed().as_secs_f64();
+    let vocab = e.backend().vocab_size();
+    // Warm-up (kernel loads, first allocations).
+    e.submit(
+        request(0, prompt(32, 0, vocab), 4),
+        Box::new(VecSink::default()),
+    )
+    .unwrap();
+    drain(&mut e);
+    let mut prefill = f64::MAX;
+    for i in 0..5 {
+        e.submit(
+            request(1 + i, prompt(pre, i + 1, vocab), 1),
+            Box::new(VecSink::default()),
+        )
+        .unwrap();
+        prefill = prefill.min(drain(&mut e));
+    }
+    let d1 = decode(&mut e, 1, steps as u32, 100);
+    let dn = decode(&mut e, seqs, steps as u32, 1000);
+    println!(
+        "model: {}, device: {}, memory held: {} MiB, start {load_s:.1} s",
+        model.display(),
+        e.backend().device_name(),
+        e.backend().memory_bytes() >> 20
+    );
+    println!("| figure | tok/s |\n|---|---|");
+    println!("| prefill {pre} (one step) | {:.0} |", pre as f64 / prefill);
+    println!("| decode batch 1 | {d1:.1} |");
+    println!("| decode {seqs} sequences, aggregate | {dn:.0} |");
+}

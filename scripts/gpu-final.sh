@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The last run of a model transfer: joins the pieces in /tmp/models, checks the demo
+# model's sha256, then runs every GPU test and the benchmarks (logs under $OUT).
+set -uo pipefail
+M=/tmp/models
+cp .device-bundle/piece/* $M/ 2>/dev/null
+cat $M/gemma.part.* > $M/gemma-3-270m-q4_k_m.gguf && rm -f $M/gemma.part.*
+echo "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818  $M/gemma-3-270m-q4_k_m.gguf" | sha256sum -c || exit 1
+export LLORCH_MODEL_DIR=$M
+B=.device-bundle/bin
+bash scripts/gpu-tests.sh "$@"
+$B/llorch generate --model $M/gemma-3-270m-q4_k_m.gguf --device cuda:0 --prompt "The capital of France is" --max-tokens 24 --temperature 0 2>&1 | tee $OUT/generate.txt
+$B/gpu_bench --model $M/gemma-3-270m-q4_k_m.gguf --device cuda:0 --prefill 512 --seqs 64 --steps 128 2>&1 | tee $OUT/bench.txt
