@@ -66,7 +66,8 @@ impl Gpu {
         unsafe {
             ctx.disable_event_tracking();
         }
-        let stream = ctx.default_stream();
+        // An owned stream (the legacy default stream cannot be captured into graphs).
+        let stream = ctx.new_stream()?;
         let name = ctx.name()?;
         let (major, minor) = ctx.compute_capability()?;
         // Hopper's own instructions need the `a` target.
@@ -202,10 +203,63 @@ impl Gpu {
         Ok(self.stream.synchronize()?)
     }
 
+    /// Records the launches `f` makes into a graph instead of running them; replaying
+    /// the graph runs them again with the same arguments (buffer contents may change).
+    /// `f` must only launch kernels: no copies, allocations or waits.
+    pub fn capture(&self, f: impl FnOnce(&Gpu) -> Result<()>) -> Result<Graph> {
+        use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
+        self.stream
+            .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)?;
+        let res = f(self);
+        let graph = self.stream.end_capture(CUgraphInstantiate_flags(0));
+        res?;
+        graph?
+            .map(Graph)
+            .ok_or(CudaError::Driver("empty graph capture".into()))
+    }
+
+    /// A mark in the stream; [`Mark::ms_since`] gives device time between two marks.
+    pub fn mark(&self) -> Result<Mark> {
+        Ok(Mark(self.stream.record_event(Some(
+            cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT,
+        ))?))
+    }
+
+    /// Runs a captured graph on the stream.
+    pub fn replay(&self, g: &Graph) -> Result<()> {
+        Ok(g.0.launch()?)
+    }
+
     pub(crate) fn func(&self, k: Kernel) -> &CudaFunction {
         // Every kernel of `Kernel::all()` was loaded by `open`.
         #[allow(clippy::unwrap_used)]
         self.funcs.get(&k).unwrap()
+    }
+}
+
+/// A recorded point of the stream ([`Gpu::mark`]).
+#[derive(Debug)]
+pub struct Mark(cudarc::driver::CudaEvent);
+
+impl Mark {
+    /// Device milliseconds from `earlier` to this mark (waits for this mark).
+    pub fn ms_since(&self, earlier: &Mark) -> Result<f32> {
+        self.0.synchronize()?;
+        Ok(earlier.0.elapsed_ms(&self.0)?)
+    }
+}
+
+/// A captured sequence of launches ([`Gpu::capture`]).
+pub struct Graph(cudarc::driver::CudaGraph);
+
+// SAFETY: a graph is only launched through `&Gpu::replay`, which binds the context
+// to the calling thread first; moving the handle between threads is allowed by CUDA.
+#[allow(unsafe_code)]
+unsafe impl Send for Graph {}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Graph")
     }
 }
 
@@ -216,6 +270,7 @@ pub struct IndexBuf {
     buf: Option<CudaSlice<i32>>,
     host: Vec<i32>,
     bound: u32,
+    generation: u64,
 }
 
 impl Default for IndexBuf {
@@ -231,7 +286,24 @@ impl IndexBuf {
             buf: None,
             host: Vec::new(),
             bound: 0,
+            generation: 0,
         }
+    }
+
+    /// Makes room for `n` indices, so later [`IndexBuf::set`] calls up to `n` keep the
+    /// same device buffer (graphs captured with it stay valid).
+    pub fn reserve(&mut self, gpu: &Gpu, n: usize) -> Result<()> {
+        let cap = self.buf.as_ref().map_or(0, |b| b.len());
+        if cap < n {
+            self.buf = Some(gpu.alloc::<i32>(n.next_power_of_two())?);
+            self.generation += 1;
+        }
+        Ok(())
+    }
+
+    /// Changes whenever the device buffer moves.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Replaces the contents with `vals` after checking each is below `bound`.
@@ -244,10 +316,7 @@ impl IndexBuf {
         }
         self.host.clear();
         self.host.extend(vals.iter().map(|&v| v as i32));
-        let cap = self.buf.as_ref().map_or(0, |b| b.len());
-        if cap < vals.len() {
-            self.buf = Some(gpu.alloc::<i32>(vals.len().next_power_of_two())?);
-        }
+        self.reserve(gpu, vals.len())?;
         if let Some(b) = self.buf.as_mut() {
             gpu.write(&self.host, b)?;
         }

@@ -8,6 +8,7 @@ pub fn source() -> String {
         include_str!("kernels/matmul.cu"),
         include_str!("kernels/rows.cu"),
         include_str!("kernels/attention.cu"),
+        include_str!("kernels/topk.cu"),
     ]
     .join("\n")
 }
@@ -108,16 +109,26 @@ impl QFormat {
 /// Every kernel of the module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// Matrix product from blocks of a format.
-    Qmm(QFormat),
+    /// Matrix product from blocks of a format: `split` warps share a row (1 or 4),
+    /// `tile` tokens per block (8 or 16).
+    Qmm {
+        /// Weight format.
+        fmt: QFormat,
+        /// Warps per row.
+        split: u8,
+        /// Tokens per block.
+        tile: u8,
+    },
     /// Embedding rows from blocks of a format.
     Embed(QFormat),
     /// RMS norm of rows.
     RmsNorm,
     /// Residual add of (optionally normed) rows.
     AddNormed,
-    /// Per-head norm and rotary embedding.
-    HeadNormRope,
+    /// Residual add, then the next norm.
+    AddNormRms,
+    /// Query/key norms and rotary embedding, keys and values into the cache.
+    QkvRopeStore,
     /// Bias add.
     AddBias,
     /// GELU(gate) * up.
@@ -126,27 +137,38 @@ pub enum Kernel {
     SiluMul,
     /// Row gather.
     GatherRows,
-    /// KV-cache store.
-    KvStore,
     /// Paged attention.
     Attention,
+    /// Top-k logits and partial sums of row slices.
+    TopkSlices,
+    /// Merge of the slices' top-k and sums.
+    TopkMerge,
 }
 
 impl Kernel {
     /// Every kernel.
     pub fn all() -> Vec<Kernel> {
-        let mut v: Vec<Kernel> = QFormat::ALL.iter().map(|&f| Kernel::Qmm(f)).collect();
+        let mut v = Vec::new();
+        for fmt in QFormat::ALL {
+            for split in [1, 4] {
+                for tile in [8, 16] {
+                    v.push(Kernel::Qmm { fmt, split, tile });
+                }
+            }
+        }
         v.extend(QFormat::ALL.iter().map(|&f| Kernel::Embed(f)));
         v.extend([
             Kernel::RmsNorm,
             Kernel::AddNormed,
-            Kernel::HeadNormRope,
+            Kernel::AddNormRms,
+            Kernel::QkvRopeStore,
             Kernel::AddBias,
             Kernel::GeluMul,
             Kernel::SiluMul,
             Kernel::GatherRows,
-            Kernel::KvStore,
             Kernel::Attention,
+            Kernel::TopkSlices,
+            Kernel::TopkMerge,
         ]);
         v
     }
@@ -154,17 +176,19 @@ impl Kernel {
     /// The kernel's symbol in the module.
     pub fn symbol(self) -> String {
         match self {
-            Kernel::Qmm(f) => format!("qmm_{}", f.suffix()),
+            Kernel::Qmm { fmt, split, tile } => format!("qmm_{}_k{split}_t{tile}", fmt.suffix()),
             Kernel::Embed(f) => format!("embed_{}", f.suffix()),
             Kernel::RmsNorm => "rms_norm".into(),
             Kernel::AddNormed => "add_normed".into(),
-            Kernel::HeadNormRope => "head_norm_rope".into(),
+            Kernel::AddNormRms => "add_norm_rms".into(),
+            Kernel::QkvRopeStore => "qkv_rope_store".into(),
             Kernel::AddBias => "add_bias".into(),
             Kernel::GeluMul => "gelu_mul".into(),
             Kernel::SiluMul => "silu_mul".into(),
             Kernel::GatherRows => "gather_rows".into(),
-            Kernel::KvStore => "kv_store".into(),
             Kernel::Attention => "attention".into(),
+            Kernel::TopkSlices => "topk_slices".into(),
+            Kernel::TopkMerge => "topk_merge".into(),
         }
     }
 }

@@ -34,6 +34,6 @@ mod ops;
 
 pub use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
 pub use error::{CudaError, Result};
-pub use gpu::{Gpu, IndexBuf, device_count, driver_available};
+pub use gpu::{Gpu, Graph, IndexBuf, Mark, device_count, driver_available};
 pub use kernels::{Kernel, QFormat};
-pub use ops::{AttnDims, AttnPlan, HeadOp, MAX_HEAD_DIM};
+pub use ops::{AttnDims, AttnPlan, MAX_HEAD_DIM, QkvOp, TOPK_MAX, TopKScratch};

@@ -13,8 +13,13 @@ use crate::kernels::{Kernel, QFormat};
 /// Threads per block of the matrix kernel, rows per warp and tokens per block
 /// (must match `matmul.cu`).
 const QMM_WARPS: usize = 4;
-const QMM_R: usize = 2;
-const QMM_TT: usize = 8;
+const QMM_R: usize = 4;
+/// Matrices with at least this many rows give each row one warp.
+const QMM_TALL: usize = 16_384;
+/// Most candidates [`Gpu::row_topk`] keeps per row (`topk.cu`).
+pub const TOPK_MAX: usize = 64;
+/// Logits per slice of the first top-k pass (`topk.cu`).
+const TOPK_SLICE: usize = 4096;
 /// Largest head width the row and attention kernels take.
 pub const MAX_HEAD_DIM: usize = 256;
 
@@ -93,6 +98,17 @@ impl AttnPlan {
     pub fn rows(&self) -> usize {
         self.meta.len() / 2
     }
+
+    /// Makes room for `rows` rows and `pages` page-table entries (see [`IndexBuf::reserve`]).
+    pub fn reserve(&mut self, gpu: &Gpu, rows: usize, pages: usize) -> Result<()> {
+        self.meta.reserve(gpu, 2 * rows)?;
+        self.pages.reserve(gpu, pages)
+    }
+
+    /// Changes whenever a device buffer moves.
+    pub fn generation(&self) -> u64 {
+        self.meta.generation() + self.pages.generation()
+    }
 }
 
 /// Shape of one attention launch.
@@ -110,15 +126,21 @@ pub struct AttnDims {
     pub window: Option<usize>,
 }
 
-/// Rotary and norm settings of [`Gpu::head_norm_rope`].
+/// Shapes and settings of [`Gpu::qkv_rope_store`].
 #[derive(Debug, Clone, Copy)]
-pub struct HeadOp<'a> {
-    /// Heads per row.
+pub struct QkvOp<'a> {
+    /// Query heads.
     pub n_heads: usize,
-    /// Head width.
+    /// Key/value heads.
+    pub n_kv_heads: usize,
+    /// Query/key head width.
     pub head_dim: usize,
-    /// Per-head RMS-norm weights, if any.
-    pub norm: Option<&'a CudaView<'a, f32>>,
+    /// Value head width.
+    pub v_head_dim: usize,
+    /// Per-head RMS-norm weights of queries, if any.
+    pub q_norm: Option<&'a CudaView<'a, f32>>,
+    /// Per-head RMS-norm weights of keys, if any.
+    pub k_norm: Option<&'a CudaView<'a, f32>>,
     /// Norm epsilon.
     pub eps: f32,
     /// Inverse frequencies (`rope_dims / 2` values).
@@ -127,10 +149,8 @@ pub struct HeadOp<'a> {
     pub rope_dims: usize,
     /// NeoX pairing `(i, i + d/2)` rather than `(2i, 2i+1)`.
     pub neox: bool,
-    /// Multiplier applied last.
-    pub scale: f32,
-    /// Round results to half precision.
-    pub round_half: bool,
+    /// Multiplier on queries (before their rounding to half precision).
+    pub q_scale: f32,
 }
 
 impl Gpu {
@@ -162,12 +182,16 @@ impl Gpu {
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
-        let c = cfg(
-            (ntok.div_ceil(QMM_TT), rows.div_ceil(QMM_WARPS * QMM_R)),
-            QMM_WARPS * 32,
-        )?;
+        // Warps per row from the matrix's shape alone (batch invariance): one for the
+        // tall output projection, four for the rest. Tokens per block from the step.
+        let split: u8 = if rows >= QMM_TALL { 1 } else { 4 };
+        let tile: u8 = if ntok >= 64 { 16 } else { 8 };
+        let rows_per_block = QMM_R * QMM_WARPS / usize::from(split);
+        // One dimension, token tiles fastest (see matmul.cu).
+        let blocks = ntok.div_ceil(usize::from(tile)) * rows.div_ceil(rows_per_block);
+        let c = cfg((blocks, 1), QMM_WARPS * 32)?;
         let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
-        let f = self.func(Kernel::Qmm(fmt));
+        let f = self.func(Kernel::Qmm { fmt, split, tile });
         let mut b = self.stream.launch_builder(f);
         b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
         // SAFETY: the kernel reads `rows * row_bytes` weight bytes, `ntok * cols`
@@ -274,46 +298,113 @@ impl Gpu {
         Ok(())
     }
 
-    /// Per head of each of `pos.len()` rows: norm, rotary embedding at the row's
-    /// position, scale, optional half-precision rounding (in place).
-    pub fn head_norm_rope(
+    /// `x += w.map_or(o, |w| rms_norm(o) · w)`, then `h = rms_norm(x) · next_w`, for `n`
+    /// rows of `width` (a residual connection and the next input norm in one pass).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_norm_rms(
         &self,
         x: &mut CudaViewMut<'_, f32>,
+        o: &CudaView<'_, f32>,
+        w: Option<&CudaView<'_, f32>>,
+        next_w: &CudaView<'_, f32>,
+        h: &mut CudaViewMut<'_, f32>,
+        n: usize,
+        width: usize,
+        eps: f32,
+    ) -> Result<()> {
+        shape(
+            "add_norm_rms",
+            x.len() >= n * width
+                && o.len() >= n * width
+                && h.len() >= n * width
+                && next_w.len() >= width
+                && w.is_none_or(|w| w.len() >= width),
+            || "buffers too short".into(),
+        )?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, 1), 256)?;
+        let width = int(width)?;
+        let mut b = self.stream.launch_builder(self.func(Kernel::AddNormRms));
+        b.arg(x).arg(o);
+        match w {
+            Some(w) => b.arg(w),
+            None => b.arg(&NULL),
+        };
+        b.arg(next_w).arg(h).arg(&width).arg(&eps);
+        // SAFETY: sizes checked above; a null first norm is handled by the kernel.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// For each of `pos.len()` rows: query heads normed, rotated at the row's position,
+    /// scaled and rounded to half precision (in place in `q`); key heads normed, rotated
+    /// and stored at half precision in the row's cache slot (`slots`), value heads too.
+    #[allow(clippy::too_many_arguments)]
+    pub fn qkv_rope_store(
+        &self,
+        q: &mut CudaViewMut<'_, f32>,
+        k: &CudaView<'_, f32>,
+        v: &CudaView<'_, f32>,
+        cache: &mut CudaViewMut<'_, u16>,
         pos: &IndexBuf,
-        op: &HeadOp<'_>,
+        slots: &IndexBuf,
+        op: &QkvOp<'_>,
     ) -> Result<()> {
         let n = pos.len();
+        let kw = op.n_kv_heads * op.head_dim;
+        let vw = op.n_kv_heads * op.v_head_dim;
         shape(
-            "head_norm_rope",
+            "qkv_rope_store",
             op.head_dim <= MAX_HEAD_DIM
+                && op.v_head_dim <= MAX_HEAD_DIM
                 && op.rope_dims <= op.head_dim
                 && op.rope_dims.is_multiple_of(2)
-                && x.len() >= n * op.n_heads * op.head_dim
+                && slots.len() == n
+                && q.len() >= n * op.n_heads * op.head_dim
+                && k.len() >= n * kw
+                && v.len() >= n * vw
+                && cache.len() >= slots.bound() as usize * (kw + vw)
                 && op.inv_freq.len() >= op.rope_dims / 2
-                && op.norm.is_none_or(|w| w.len() >= op.head_dim),
+                && op.q_norm.is_none_or(|w| w.len() >= op.head_dim)
+                && op.k_norm.is_none_or(|w| w.len() >= op.head_dim),
             || format!("bad shape {op:?}"),
         )?;
         if n == 0 {
             return Ok(());
         }
-        let c = cfg((n, op.n_heads), 128)?;
-        let (nh, hd, rd) = (int(op.n_heads)?, int(op.head_dim)?, int(op.rope_dims)?);
-        let (neox, round) = (i32::from(op.neox), i32::from(op.round_half));
-        let mut b = self.stream.launch_builder(self.func(Kernel::HeadNormRope));
-        b.arg(x).arg(&nh).arg(&hd);
-        match op.norm {
-            Some(w) => b.arg(w),
-            None => b.arg(&NULL),
-        };
-        b.arg(&op.eps)
+        let c = cfg((n, op.n_heads + 2 * op.n_kv_heads), 128)?;
+        let dims = [
+            int(op.n_heads)?,
+            int(op.n_kv_heads)?,
+            int(op.head_dim)?,
+            int(op.v_head_dim)?,
+        ];
+        let (rd, neox) = (int(op.rope_dims)?, i32::from(op.neox));
+        let mut b = self.stream.launch_builder(self.func(Kernel::QkvRopeStore));
+        b.arg(q)
+            .arg(k)
+            .arg(v)
+            .arg(cache)
             .arg(pos.device()?)
+            .arg(slots.device()?);
+        for d in &dims {
+            b.arg(d);
+        }
+        for w in [op.q_norm, op.k_norm] {
+            match w {
+                Some(w) => b.arg(w),
+                None => b.arg(&NULL),
+            };
+        }
+        b.arg(&op.eps)
             .arg(op.inv_freq)
             .arg(&rd)
             .arg(&neox)
-            .arg(&op.scale)
-            .arg(&round);
-        // SAFETY: n rows of n_heads × head_dim (≤ 256, the kernel's shared buffer),
-        // rope_dims / 2 frequencies, head_dim norm weights: checked above.
+            .arg(&op.q_scale);
+        // SAFETY: rows of q, k and v and the cache slots (below the bound) checked
+        // above; head widths fit the kernel's shared buffer; null norms are skipped.
         unsafe { b.launch(c) }?;
         Ok(())
     }
@@ -396,42 +487,6 @@ impl Gpu {
         Ok(())
     }
 
-    /// Stores rows of keys (`kw` each) and values (`vw` each) at half precision into
-    /// `cache` slots (`slots.bound()` slots of `kw + vw` halves at most).
-    pub fn kv_store(
-        &self,
-        k: &CudaView<'_, f32>,
-        v: &CudaView<'_, f32>,
-        cache: &mut CudaViewMut<'_, u16>,
-        slots: &IndexBuf,
-        kw: usize,
-        vw: usize,
-    ) -> Result<()> {
-        let n = slots.len();
-        shape(
-            "kv_store",
-            k.len() >= n * kw
-                && v.len() >= n * vw
-                && cache.len() >= slots.bound() as usize * (kw + vw),
-            || "buffers too short".into(),
-        )?;
-        if n == 0 {
-            return Ok(());
-        }
-        let c = cfg((n, 1), 128)?;
-        let (kw, vw) = (int(kw)?, int(vw)?);
-        let mut b = self.stream.launch_builder(self.func(Kernel::KvStore));
-        b.arg(k)
-            .arg(v)
-            .arg(cache)
-            .arg(slots.device()?)
-            .arg(&kw)
-            .arg(&vw);
-        // SAFETY: slots below the bound, cache and inputs checked above.
-        unsafe { b.launch(c) }?;
-        Ok(())
-    }
-
     /// Attention of every planned row and head over the paged cache of one layer
     /// (`[page][slot][K heads | V heads]`, half precision).
     pub fn attention(
@@ -448,6 +503,8 @@ impl Gpu {
             "attention",
             dims.head_dim <= MAX_HEAD_DIM
                 && dims.v_head_dim <= MAX_HEAD_DIM
+                && dims.head_dim.is_multiple_of(2)
+                && dims.v_head_dim.is_multiple_of(2)
                 && dims.n_kv_heads > 0
                 && dims.n_heads.is_multiple_of(dims.n_kv_heads)
                 && q.len() >= n * dims.n_heads * dims.head_dim
@@ -481,5 +538,97 @@ impl Gpu {
         // fit the kernel's shared buffers; q and out sizes checked above.
         unsafe { b.launch(c) }?;
         Ok(())
+    }
+
+    /// For each of `rows` rows of `vocab` logits: the `k` best values and ids, best
+    /// first with ties to the lower id (`vals`, `ids`: `rows * k`), and the row's
+    /// log-sum-exp (`lse`: `rows`). `k` at most [`TOPK_MAX`] and `vocab`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn row_topk(
+        &self,
+        logits: &CudaView<'_, f32>,
+        rows: usize,
+        vocab: usize,
+        k: usize,
+        scratch: &mut TopKScratch,
+        vals: &mut CudaViewMut<'_, f32>,
+        ids: &mut CudaViewMut<'_, i32>,
+        lse: &mut CudaViewMut<'_, f32>,
+    ) -> Result<()> {
+        let slices = vocab.div_ceil(TOPK_SLICE);
+        shape(
+            "row_topk",
+            (1..=TOPK_MAX.min(vocab)).contains(&k)
+                && rows <= scratch.rows
+                && vocab <= scratch.vocab
+                && logits.len() >= rows * vocab
+                && vals.len() >= rows * k
+                && ids.len() >= rows * k
+                && lse.len() >= rows,
+            || format!("k {k}, {rows} rows of {vocab}"),
+        )?;
+        if rows == 0 {
+            return Ok(());
+        }
+        let (vocab_i, k_i, slices_i) = (int(vocab)?, int(k)?, int(slices)?);
+        let c = cfg((slices, rows), 512)?;
+        let mut b = self.stream.launch_builder(self.func(Kernel::TopkSlices));
+        b.arg(logits)
+            .arg(&vocab_i)
+            .arg(&k_i)
+            .arg(&mut scratch.val)
+            .arg(&mut scratch.id)
+            .arg(&mut scratch.max)
+            .arg(&mut scratch.sum);
+        // SAFETY: rows × vocab inputs; the scratch holds rows × slices × TOPK_MAX
+        // candidates and rows × slices sums (checked above, sized by `TopKScratch::new`).
+        unsafe { b.launch(c) }?;
+        let c = cfg((rows, 1), 512)?;
+        let mut b = self.stream.launch_builder(self.func(Kernel::TopkMerge));
+        b.arg(&scratch.val)
+            .arg(&scratch.id)
+            .arg(&slices_i)
+            .arg(&k_i)
+            .arg(&scratch.max)
+            .arg(&scratch.sum)
+            .arg(vals)
+            .arg(ids)
+            .arg(lse);
+        // SAFETY: reads what the launch above wrote; rows × k outputs and rows sums
+        // checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+}
+
+/// Device scratch of [`Gpu::row_topk`] for up to `rows` rows of `vocab` logits.
+#[derive(Debug)]
+pub struct TopKScratch {
+    rows: usize,
+    vocab: usize,
+    val: cudarc::driver::CudaSlice<f32>,
+    id: cudarc::driver::CudaSlice<i32>,
+    max: cudarc::driver::CudaSlice<f32>,
+    sum: cudarc::driver::CudaSlice<f64>,
+}
+
+impl TopKScratch {
+    /// Room for `rows` rows of `vocab` logits.
+    pub fn new(gpu: &Gpu, rows: usize, vocab: usize) -> Result<Self> {
+        let slices = vocab.div_ceil(TOPK_SLICE);
+        Ok(Self {
+            rows,
+            vocab,
+            val: gpu.alloc(rows * slices * TOPK_MAX)?,
+            id: gpu.alloc(rows * slices * TOPK_MAX)?,
+            max: gpu.alloc(rows * slices)?,
+            sum: gpu.alloc(rows * slices)?,
+        })
+    }
+
+    /// Device bytes it holds for `rows` rows of `vocab`.
+    pub fn bytes(rows: usize, vocab: usize) -> u64 {
+        let slices = vocab.div_ceil(TOPK_SLICE);
+        (rows * slices * (TOPK_MAX * 8 + 12)) as u64
     }
 }

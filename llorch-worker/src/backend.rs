@@ -87,6 +87,25 @@ pub trait ComputeBackend: Send {
     /// Runs one step; `out` gets one entry per sequence, in order.
     fn step(&mut self, batch: &[SeqStep<'_>], out: &mut Vec<SeqOutput>)
     -> Result<(), BackendError>;
+    /// Where the time of the steps so far went, for backends that measure it.
+    fn timing(&self) -> Option<StepTiming> {
+        None
+    }
+}
+
+/// Seconds spent in each phase of the steps so far (benchmarks, diagnostics).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepTiming {
+    /// Steps measured.
+    pub steps: u64,
+    /// Host: checking the batch and sending its indices.
+    pub prepare_s: f64,
+    /// Device: the forward pass (device clock).
+    pub device_s: f64,
+    /// Host: queueing the pass and waiting for its results to come back.
+    pub wait_s: f64,
+    /// Host: draws and outputs.
+    pub finish_s: f64,
 }
 
 /// Checks a batch against a backend's vocabulary and KV pages (shared by backends).
@@ -127,16 +146,35 @@ pub(crate) fn logit_rows(sq: &SeqStep<'_>) -> usize {
     }
 }
 
-/// Fills `out` from the logit rows of a step (sequence order, [`logit_rows`] each):
-/// draws where asked, in parallel (sequences are independent, so results do not
-/// change), and copies rows only where they are wanted beyond the draw.
+/// One sequence's output from its logit rows (`rows`: [`logit_rows`] rows): the draw
+/// where asked, and the rows where they are wanted beyond the draw.
+pub(crate) fn finish_seq(
+    sq: &SeqStep<'_>,
+    rows: &[f32],
+    vocab: usize,
+    scratch: &mut crate::sampling::SamplerScratch,
+) -> SeqOutput {
+    let sampled = sq.sample.map(|req| {
+        let last = &rows[rows.len() - vocab..];
+        crate::sampling::sample(last, req.params, req.recent, req.draw, scratch)
+    });
+    let logits = if sq.logits == LogitsWant::Last && sampled.is_some() {
+        Vec::new()
+    } else {
+        rows.to_vec()
+    };
+    SeqOutput { logits, sampled }
+}
+
+/// Fills `out` from the logit rows of a step (sequence order, [`logit_rows`] each),
+/// sequences in parallel (they are independent, so results do not change).
 pub(crate) fn finish_step(
     batch: &[SeqStep<'_>],
     logits: &[f32],
     vocab: usize,
     out: &mut Vec<SeqOutput>,
 ) {
-    use crate::sampling::{SamplerScratch, sample};
+    use crate::sampling::SamplerScratch;
     use rayon::prelude::*;
     let mut spans = Vec::with_capacity(batch.len());
     let mut next = 0;
@@ -149,17 +187,7 @@ pub(crate) fn finish_step(
         .par_iter()
         .zip(spans.into_par_iter())
         .map_init(SamplerScratch::default, |scratch, (sq, span)| {
-            let rows = &logits[span];
-            let sampled = sq.sample.map(|req| {
-                let last = &rows[rows.len() - vocab..];
-                sample(last, req.params, req.recent, req.draw, scratch)
-            });
-            let logits = if sq.logits == LogitsWant::Last && sampled.is_some() {
-                Vec::new()
-            } else {
-                rows.to_vec()
-            };
-            SeqOutput { logits, sampled }
+            finish_seq(sq, &logits[span], vocab, scratch)
         })
         .collect_into_vec(out);
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use llorch_core::{Device, JobId};
+use llorch_worker::backend::StepTiming;
 use llorch_worker::engine::{Engine, EngineConfig, SeqRequest, VecSink};
 use llorch_worker::model::load::load;
 use llorch_worker::sampling::SamplingParams;
@@ -55,6 +56,24 @@ fn drain(e: &mut Engine) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
+/// Per-step milliseconds of each phase since `before`, when the backend measures them.
+fn phases(e: &Engine, before: Option<StepTiming>) -> String {
+    match (e.backend().timing(), before) {
+        (Some(a), Some(b)) if a.steps > b.steps => {
+            let n = (a.steps - b.steps) as f64;
+            let ms = |x: f64, y: f64| (x - y) * 1e3 / n;
+            format!(
+                "prepare {:.3} ms, device {:.3} ms, wait {:.3} ms, finish {:.3} ms per step",
+                ms(a.prepare_s, b.prepare_s),
+                ms(a.device_s, b.device_s),
+                ms(a.wait_s, b.wait_s),
+                ms(a.finish_s, b.finish_s)
+            )
+        }
+        _ => String::new(),
+    }
+}
+
 /// Aggregate decode tokens/s of `n` sequences over `steps` steps after their prompts.
 fn decode(e: &mut Engine, n: usize, steps: u32, salt: usize) -> f64 {
     let vocab = e.backend().vocab_size();
@@ -66,7 +85,10 @@ fn decode(e: &mut Engine, n: usize, steps: u32, salt: usize) -> f64 {
         .unwrap();
     }
     e.step().unwrap(); // every prompt and its first token
-    (n as f64 * f64::from(steps)) / drain(e)
+    let before = e.backend().timing();
+    let tps = (n as f64 * f64::from(steps)) / drain(e);
+    println!("decode {n}: {}", phases(e, before));
+    tps
 }
 
 fn main() {
@@ -102,6 +124,7 @@ fn main() {
     .unwrap();
     drain(&mut e);
     let mut prefill = f64::MAX;
+    let before = e.backend().timing();
     for i in 0..5 {
         e.submit(
             request(1 + i, prompt(pre, i + 1, vocab), 1),
@@ -110,6 +133,7 @@ fn main() {
         .unwrap();
         prefill = prefill.min(drain(&mut e));
     }
+    println!("prefill {pre}: {}", phases(&e, before));
     let d1 = decode(&mut e, 1, steps as u32, 100);
     let dn = decode(&mut e, seqs, steps as u32, 1000);
     println!(

@@ -36,19 +36,39 @@ extern "C" __global__ void add_normed(float* __restrict__ x, const float* __rest
     }
 }
 
-// Per head of each row: optional RMS norm, rotary embedding at the row's position,
-// then `* scale` and, when asked, rounding to half precision. Block: 128 threads,
-// head_dim <= 256. inv_freq: rope_dims / 2 doubles.
-extern "C" __global__ void head_norm_rope(float* __restrict__ x, int n_heads, int head_dim,
-                                          const float* __restrict__ norm_w, float eps,
-                                          const int* __restrict__ pos,
-                                          const double* __restrict__ inv_freq, int rope_dims,
-                                          int neox, float scale, int round_half) {
+// x += (w ? rms_norm(o) * w : o), then h = rms_norm(x) * next_w: a residual
+// connection and the next block's input norm in one pass (same arithmetic as
+// add_normed followed by rms_norm).
+extern "C" __global__ void add_norm_rms(float* __restrict__ x, const float* __restrict__ o,
+                                        const float* __restrict__ w, const float* __restrict__ next_w,
+                                        float* __restrict__ h, int width, float eps) {
     __shared__ double red[32];
-    __shared__ float v[256];
-    const int row = blockIdx.x, h = blockIdx.y;
-    float* p = x + ((size_t)row * n_heads + h) * head_dim;
-    for (int i = threadIdx.x; i < head_dim; i += blockDim.x) v[i] = p[i];
+    const size_t off = (size_t)blockIdx.x * width;
+    if (w != 0) {
+        double ss = 0.0;
+        for (int i = threadIdx.x; i < width; i += blockDim.x) {
+            const double v = o[off + i];
+            ss += v * v;
+        }
+        ss = block_sum_d(ss, red);
+        const float scale = (float)(1.0 / sqrt(ss / width + (double)eps));
+        for (int i = threadIdx.x; i < width; i += blockDim.x) x[off + i] += o[off + i] * scale * w[i];
+    } else {
+        for (int i = threadIdx.x; i < width; i += blockDim.x) x[off + i] += o[off + i];
+    }
+    double ss = 0.0;
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        const double v = x[off + i];
+        ss += v * v;
+    }
+    ss = block_sum_d(ss, red);
+    const float scale = (float)(1.0 / sqrt(ss / width + (double)eps));
+    for (int i = threadIdx.x; i < width; i += blockDim.x) h[off + i] = x[off + i] * scale * next_w[i];
+}
+
+// One row's head: optional RMS norm, then rotary embedding at `pos` (in `v`, shared).
+__device__ void norm_rope(float* v, int head_dim, const float* __restrict__ norm_w, float eps, int pos,
+                          const double* __restrict__ inv_freq, int rope_dims, int neox, double* red) {
     if (norm_w != 0) {
         double ss = 0.0;
         for (int i = threadIdx.x; i < head_dim; i += blockDim.x) ss += (double)v[i] * (double)v[i];
@@ -58,7 +78,7 @@ extern "C" __global__ void head_norm_rope(float* __restrict__ x, int n_heads, in
     }
     __syncthreads();
     const int half = rope_dims >> 1;
-    const double fp = (double)pos[row];
+    const double fp = (double)pos;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
         double s, c;
@@ -69,10 +89,41 @@ extern "C" __global__ void head_norm_rope(float* __restrict__ x, int n_heads, in
         v[b] = x0 * fs + x1 * fc;
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
-        float o = v[i] * scale;
-        if (round_half) o = h2f(f2h(o));
-        p[i] = o;
+}
+
+// Per row: query heads normed, rotated, scaled and rounded to half precision (in
+// place); key heads normed, rotated and stored at half precision in the row's cache
+// slot; value heads stored there too. Grid (rows, n_heads + 2 * n_kv_heads), block
+// 128, head widths <= 256. Cache slot layout: [K heads | V heads].
+extern "C" __global__ void qkv_rope_store(float* __restrict__ q, const float* __restrict__ k,
+                                          const float* __restrict__ vv, u16* __restrict__ cache,
+                                          const int* __restrict__ pos, const int* __restrict__ slots,
+                                          int n_heads, int n_kv_heads, int head_dim, int v_head_dim,
+                                          const float* __restrict__ q_norm,
+                                          const float* __restrict__ k_norm, float eps,
+                                          const double* __restrict__ inv_freq, int rope_dims, int neox,
+                                          float q_scale) {
+    __shared__ double red[32];
+    __shared__ float v[256];
+    const int row = blockIdx.x, h = blockIdx.y;
+    const int kv_width = n_kv_heads * (head_dim + v_head_dim);
+    u16* dst = cache + (size_t)slots[row] * kv_width;
+    if (h < n_heads) {
+        float* p = q + ((size_t)row * n_heads + h) * head_dim;
+        for (int i = threadIdx.x; i < head_dim; i += blockDim.x) v[i] = p[i];
+        norm_rope(v, head_dim, q_norm, eps, pos[row], inv_freq, rope_dims, neox, red);
+        for (int i = threadIdx.x; i < head_dim; i += blockDim.x) p[i] = h2f(f2h(v[i] * q_scale));
+    } else if (h < n_heads + n_kv_heads) {
+        const int g = h - n_heads;
+        const float* p = k + ((size_t)row * n_kv_heads + g) * head_dim;
+        for (int i = threadIdx.x; i < head_dim; i += blockDim.x) v[i] = p[i];
+        norm_rope(v, head_dim, k_norm, eps, pos[row], inv_freq, rope_dims, neox, red);
+        for (int i = threadIdx.x; i < head_dim; i += blockDim.x) dst[g * head_dim + i] = f2h(v[i]);
+    } else {
+        const int g = h - n_heads - n_kv_heads;
+        const float* p = vv + ((size_t)row * n_kv_heads + g) * v_head_dim;
+        u16* d = dst + n_kv_heads * head_dim + g * v_head_dim;
+        for (int i = threadIdx.x; i < v_head_dim; i += blockDim.x) d[i] = f2h(p[i]);
     }
 }
 
@@ -105,15 +156,4 @@ extern "C" __global__ void gather_rows(const float* __restrict__ x, const int* _
                                        float* __restrict__ y, int width) {
     const size_t src = (size_t)idx[blockIdx.x] * width, dst = (size_t)blockIdx.x * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x) y[dst + i] = x[src + i];
-}
-
-// Stores each row's keys and values at half precision in its cache slot:
-// cache[slot][0..kw) = k, cache[slot][kw..kw+vw) = v.
-extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __restrict__ v,
-                                    u16* __restrict__ cache, const int* __restrict__ slots, int kw,
-                                    int vw) {
-    const int row = blockIdx.x;
-    u16* dst = cache + (size_t)slots[row] * (kw + vw);
-    for (int i = threadIdx.x; i < kw; i += blockDim.x) dst[i] = f2h(k[(size_t)row * kw + i]);
-    for (int i = threadIdx.x; i < vw; i += blockDim.x) dst[kw + i] = f2h(v[(size_t)row * vw + i]);
 }

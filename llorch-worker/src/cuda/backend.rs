@@ -1,15 +1,20 @@
-//! [`CudaBackend`]: one forward pass for every architecture, on the GPU.
+//! [`CudaBackend`]: the model step on one GPU behind the compute seam.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
-use llorch_cuda::{AttnDims, AttnPlan, CudaError, CudaSlice, Gpu, HeadOp, IndexBuf, MAX_HEAD_DIM};
+use llorch_cuda::{CudaError, CudaSlice, Gpu, Graph, MAX_HEAD_DIM, TOPK_MAX};
+use rayon::prelude::*;
 
+use super::pass::{Indices, Pass, Scratch, Widths};
 use super::weights::{DeviceWeights, plan};
 use crate::backend::{
-    BackendError, ComputeBackend, SeqOutput, SeqStep, finish_step, logit_rows, validate_batch,
+    BackendError, ComputeBackend, LogitsWant, SeqOutput, SeqStep, StepTiming, finish_seq,
+    logit_rows, validate_batch,
 };
 use crate::cpu::ops::{Rope, RopeStyle};
 use crate::model::{Arch, ModelConfig, Weights};
+use crate::sampling::{SamplerScratch, TopRow, sample_top, top_suffices};
 
 /// How to build a [`CudaBackend`].
 #[derive(Debug, Clone)]
@@ -30,93 +35,10 @@ pub struct CudaOptions {
 
 /// Device memory reserved beyond our buffers (context, module, driver).
 const RESERVE: u64 = 256 << 20;
-
-/// Activation buffers for `rows` tokens and `logit_rows` rows of logits.
-struct Scratch {
-    rows: usize,
-    logit_rows: usize,
-    x: CudaSlice<f32>,
-    h: CudaSlice<f32>,
-    q: CudaSlice<f32>,
-    k: CudaSlice<f32>,
-    v: CudaSlice<f32>,
-    att: CudaSlice<f32>,
-    o: CudaSlice<f32>,
-    gate: CudaSlice<f32>,
-    up: CudaSlice<f32>,
-    lin: CudaSlice<f32>,
-    lnorm: CudaSlice<f32>,
-    logits: CudaSlice<f32>,
-}
-
-/// Widths of one token's activations.
-#[derive(Clone, Copy)]
-struct Widths {
-    d: usize,
-    q: usize,
-    k: usize,
-    v: usize,
-    att: usize,
-    ff: usize,
-}
-
-impl Widths {
-    fn of(c: &ModelConfig) -> Self {
-        Self {
-            d: c.d_model,
-            q: c.n_heads * c.head_dim,
-            k: c.n_kv_heads * c.head_dim,
-            v: c.n_kv_heads * c.v_head_dim,
-            att: c.n_heads * c.v_head_dim,
-            ff: c.d_ff,
-        }
-    }
-
-    fn per_row(&self) -> usize {
-        3 * self.d + self.q + self.k + self.v + self.att + 2 * self.ff
-    }
-}
-
-impl Scratch {
-    fn bytes(w: Widths, vocab: usize, rows: usize, logit_rows: usize) -> u64 {
-        ((rows * w.per_row() + logit_rows * (2 * w.d + vocab)) * 4) as u64
-    }
-
-    fn new(
-        gpu: &Gpu,
-        w: Widths,
-        vocab: usize,
-        rows: usize,
-        logit_rows: usize,
-    ) -> Result<Self, CudaError> {
-        Ok(Self {
-            rows,
-            logit_rows,
-            x: gpu.alloc(rows * w.d)?,
-            h: gpu.alloc(rows * w.d)?,
-            q: gpu.alloc(rows * w.q)?,
-            k: gpu.alloc(rows * w.k)?,
-            v: gpu.alloc(rows * w.v)?,
-            att: gpu.alloc(rows * w.att)?,
-            o: gpu.alloc(rows * w.d)?,
-            gate: gpu.alloc(rows * w.ff)?,
-            up: gpu.alloc(rows * w.ff)?,
-            lin: gpu.alloc(logit_rows * w.d)?,
-            lnorm: gpu.alloc(logit_rows * w.d)?,
-            logits: gpu.alloc(logit_rows * vocab)?,
-        })
-    }
-}
-
-/// Per-step indices, validated on the host before they reach a kernel.
-#[derive(Default)]
-struct Indices {
-    tokens: IndexBuf,
-    pos: IndexBuf,
-    slots: IndexBuf,
-    want: IndexBuf,
-    plan: AttnPlan,
-}
+/// Steps of at most this many tokens are replayed from captured graphs.
+const GRAPH_MAX_ROWS: usize = 256;
+/// Captured graphs kept (one per step shape); all are dropped when full.
+const GRAPH_CACHE: usize = 64;
 
 /// The model on one GPU, with its KV cache in device memory.
 pub struct CudaBackend {
@@ -132,8 +54,23 @@ pub struct CudaBackend {
     kv: Vec<CudaSlice<u16>>,
     s: Scratch,
     ix: Indices,
-    host_logits: Vec<f32>,
+    host: HostRows,
+    graphs: HashMap<(usize, usize, usize), Graph>,
+    /// Generation of the buffers the graphs were captured with.
+    graph_gen: u64,
+    scratch_gen: u64,
     fixed_bytes: u64,
+    timing: StepTiming,
+}
+
+/// What comes back from the device after a step.
+#[derive(Default)]
+struct HostRows {
+    /// Whole rows, for sequences that need them (teacher forcing, penalties, …).
+    full: Vec<f32>,
+    vals: Vec<f32>,
+    ids: Vec<i32>,
+    lse: Vec<f32>,
 }
 
 impl std::fmt::Debug for CudaBackend {
@@ -197,6 +134,12 @@ impl CudaBackend {
             .map(|_| gpu.alloc::<u16>(kv_len))
             .collect::<Result<Vec<_>, _>>()?;
         let s = Scratch::new(&gpu, widths, vocab, rows, logit_rows)?;
+        // Index buffers at their largest up front: graphs keep pointing at them.
+        let mut ix = Indices::default();
+        for b in [&mut ix.tokens, &mut ix.pos, &mut ix.slots, &mut ix.want] {
+            b.reserve(&gpu, rows)?;
+        }
+        ix.plan.reserve(&gpu, rows, num_pages)?;
         Ok(Self {
             neox: style == RopeStyle::Neox,
             cfg,
@@ -209,9 +152,13 @@ impl CudaBackend {
             inv_local,
             kv,
             s,
-            ix: Indices::default(),
-            host_logits: Vec::new(),
+            ix,
+            host: HostRows::default(),
+            graphs: HashMap::new(),
+            graph_gen: 0,
+            scratch_gen: 0,
             fixed_bytes: weight_bytes + kv_bytes,
+            timing: StepTiming::default(),
         })
     }
 
@@ -228,7 +175,9 @@ impl CudaBackend {
         let new_bytes = Scratch::bytes(w, self.vocab, rows, logit_rows);
         self.gpu
             .ensure_free(new_bytes.saturating_sub(old_bytes), "activations")?;
+        self.graphs.clear();
         self.s = Scratch::new(&self.gpu, w, self.vocab, rows, logit_rows)?;
+        self.scratch_gen += 1;
         Ok(())
     }
 
@@ -265,213 +214,6 @@ impl CudaBackend {
         self.ix.plan.set(g, &rows, &table, ps, self.num_pages)?;
         Ok(want.len())
     }
-
-    /// The forward pass over `n` rows; logits of the wanted rows end in `host_logits`.
-    fn forward(&mut self, n: usize, wanted: usize) -> Result<(), CudaError> {
-        let c = &self.cfg;
-        let (g, w, s, ix, kv) = (&self.gpu, &self.w, &mut self.s, &self.ix, &mut self.kv);
-        let wd = Widths::of(c);
-        let (d, eps) = (wd.d, c.eps);
-        g.embed(
-            w.embed.fmt,
-            &w.m(&w.embed),
-            w.embed.rows,
-            d,
-            &ix.tokens,
-            c.embed_scale.unwrap_or(1.0),
-            &mut s.x.slice_mut(..n * d),
-        )?;
-        for (l, layer) in w.layers.iter().enumerate() {
-            g.rms_norm(
-                &s.x.slice(..n * d),
-                &w.v(&layer.attn_norm),
-                &mut s.h.slice_mut(..n * d),
-                n,
-                d,
-                eps,
-            )?;
-            {
-                let h = s.h.slice(..n * d);
-                let mm = |m: &super::weights::DMatrix, out: &mut CudaSlice<f32>| {
-                    g.qmm(
-                        m.fmt,
-                        &w.m(m),
-                        m.rows,
-                        m.cols,
-                        &h,
-                        n,
-                        &mut out.slice_mut(..n * m.rows),
-                    )
-                };
-                mm(&layer.wq, &mut s.q)?;
-                mm(&layer.wk, &mut s.k)?;
-                mm(&layer.wv, &mut s.v)?;
-            }
-            for (b, out, width) in [
-                (&layer.bq, &mut s.q, wd.q),
-                (&layer.bk, &mut s.k, wd.k),
-                (&layer.bv, &mut s.v, wd.v),
-            ] {
-                if let Some(b) = b {
-                    g.add_bias(&mut out.slice_mut(..n * width), &w.v(b), n)?;
-                }
-            }
-            let sliding = c.is_sliding(l);
-            let inv = if sliding {
-                &self.inv_local
-            } else {
-                &self.inv_global
-            };
-            let inv = inv.slice(..);
-            let qn = layer.q_norm.as_ref().map(|v| w.v(v));
-            let kn = layer.k_norm.as_ref().map(|v| w.v(v));
-            let op = HeadOp {
-                n_heads: c.n_heads,
-                head_dim: c.head_dim,
-                norm: qn.as_ref(),
-                eps,
-                inv_freq: &inv,
-                rope_dims: c.rope_dims,
-                neox: self.neox,
-                // Scaled queries meet the half-precision keys at half precision (as the CPU).
-                scale: c.attn_scale,
-                round_half: true,
-            };
-            g.head_norm_rope(&mut s.q.slice_mut(..n * wd.q), &ix.pos, &op)?;
-            let op = HeadOp {
-                n_heads: c.n_kv_heads,
-                norm: kn.as_ref(),
-                scale: 1.0,
-                round_half: false,
-                ..op
-            };
-            g.head_norm_rope(&mut s.k.slice_mut(..n * wd.k), &ix.pos, &op)?;
-            let cache = &mut kv[l];
-            g.kv_store(
-                &s.k.slice(..n * wd.k),
-                &s.v.slice(..n * wd.v),
-                &mut cache.slice_mut(..),
-                &ix.slots,
-                wd.k,
-                wd.v,
-            )?;
-            let dims = AttnDims {
-                n_heads: c.n_heads,
-                n_kv_heads: c.n_kv_heads,
-                head_dim: c.head_dim,
-                v_head_dim: c.v_head_dim,
-                window: c.sliding_window.filter(|_| sliding),
-            };
-            g.attention(
-                &s.q.slice(..n * wd.q),
-                &cache.slice(..),
-                &mut s.att.slice_mut(..n * wd.att),
-                &ix.plan,
-                &dims,
-            )?;
-            g.qmm(
-                layer.wo.fmt,
-                &w.m(&layer.wo),
-                d,
-                wd.att,
-                &s.att.slice(..n * wd.att),
-                n,
-                &mut s.o.slice_mut(..n * d),
-            )?;
-            let pn = layer.post_attn_norm.as_ref().map(|v| w.v(v));
-            g.add_normed(
-                &mut s.x.slice_mut(..n * d),
-                &s.o.slice(..n * d),
-                pn.as_ref(),
-                n,
-                d,
-                eps,
-            )?;
-            // Feed-forward.
-            g.rms_norm(
-                &s.x.slice(..n * d),
-                &w.v(&layer.ffn_norm),
-                &mut s.h.slice_mut(..n * d),
-                n,
-                d,
-                eps,
-            )?;
-            {
-                let h = s.h.slice(..n * d);
-                g.qmm(
-                    layer.gate.fmt,
-                    &w.m(&layer.gate),
-                    wd.ff,
-                    d,
-                    &h,
-                    n,
-                    &mut s.gate.slice_mut(..n * wd.ff),
-                )?;
-                g.qmm(
-                    layer.up.fmt,
-                    &w.m(&layer.up),
-                    wd.ff,
-                    d,
-                    &h,
-                    n,
-                    &mut s.up.slice_mut(..n * wd.ff),
-                )?;
-            }
-            g.act_mul(
-                c.arch == Arch::Gemma3,
-                &mut s.gate.slice_mut(..n * wd.ff),
-                &s.up.slice(..n * wd.ff),
-                n * wd.ff,
-            )?;
-            g.qmm(
-                layer.down.fmt,
-                &w.m(&layer.down),
-                d,
-                wd.ff,
-                &s.gate.slice(..n * wd.ff),
-                n,
-                &mut s.o.slice_mut(..n * d),
-            )?;
-            let pn = layer.post_ffn_norm.as_ref().map(|v| w.v(v));
-            g.add_normed(
-                &mut s.x.slice_mut(..n * d),
-                &s.o.slice(..n * d),
-                pn.as_ref(),
-                n,
-                d,
-                eps,
-            )?;
-        }
-        if wanted == 0 {
-            return g.sync();
-        }
-        g.gather_rows(
-            &s.x.slice(..n * d),
-            &ix.want,
-            &mut s.lin.slice_mut(..wanted * d),
-            d,
-        )?;
-        g.rms_norm(
-            &s.lin.slice(..wanted * d),
-            &w.v(&w.output_norm),
-            &mut s.lnorm.slice_mut(..wanted * d),
-            wanted,
-            d,
-            eps,
-        )?;
-        let vocab = self.vocab;
-        g.qmm(
-            w.output.fmt,
-            &w.m(&w.output),
-            vocab,
-            d,
-            &s.lnorm.slice(..wanted * d),
-            wanted,
-            &mut s.logits.slice_mut(..wanted * vocab),
-        )?;
-        self.host_logits.resize(wanted * vocab, 0.0);
-        g.read(&s.logits.slice(..wanted * vocab), &mut self.host_logits)
-    }
 }
 
 impl ComputeBackend for CudaBackend {
@@ -500,23 +242,183 @@ impl ComputeBackend for CudaBackend {
         self.gpu.describe()
     }
 
+    fn timing(&self) -> Option<StepTiming> {
+        Some(self.timing)
+    }
+
     fn step(
         &mut self,
         batch: &[SeqStep<'_>],
         out: &mut Vec<SeqOutput>,
     ) -> Result<(), BackendError> {
+        let t0 = std::time::Instant::now();
         validate_batch(batch, self.vocab, self.page_size, self.num_pages)?;
         let n: usize = batch.iter().map(|sq| sq.tokens.len()).sum();
         let wanted: usize = batch.iter().map(logit_rows).sum();
         self.reserve(n, wanted).map_err(dev)?;
         self.index(batch, n).map_err(dev)?;
-        self.forward(n, wanted).map_err(dev)?;
-        finish_step(
-            batch,
-            &self.host_logits[..wanted * self.vocab],
-            self.vocab,
-            out,
-        );
+        let k = self.top_k_for(batch);
+        let t1 = std::time::Instant::now();
+        let start = self.gpu.mark().map_err(dev)?;
+        self.run(n, wanted, k).map_err(dev)?;
+        let end = self.gpu.mark().map_err(dev)?;
+        self.collect(batch, k).map_err(dev)?;
+        let device_ms = end.ms_since(&start).map_err(dev)?;
+        let t2 = std::time::Instant::now();
+        self.finish(batch, k, out);
+        let t = &mut self.timing;
+        t.steps += 1;
+        t.prepare_s += (t1 - t0).as_secs_f64();
+        t.device_s += f64::from(device_ms) / 1e3;
+        t.wait_s += (t2 - t1).as_secs_f64();
+        t.finish_s += t2.elapsed().as_secs_f64();
         Ok(())
+    }
+}
+
+impl CudaBackend {
+    /// Candidates to keep per row: enough for every draw of the step that can be made
+    /// from the best logits alone (0 when none can).
+    fn top_k_for(&self, batch: &[SeqStep<'_>]) -> usize {
+        let cap = TOPK_MAX.min(self.vocab);
+        let need = batch
+            .iter()
+            .filter(|sq| sq.logits == LogitsWant::Last)
+            .filter_map(|sq| sq.sample)
+            .filter(|r| top_suffices(r.params, cap, self.vocab))
+            .map(|r| {
+                (r.params.top_k as usize)
+                    .max(r.params.top_logprobs as usize)
+                    .max(1)
+            })
+            .max();
+        // One size, so few graph shapes.
+        need.map_or(0, |_| cap)
+    }
+
+    /// Whether a sequence's draw is made from the candidates.
+    fn draws_from_top(&self, sq: &SeqStep<'_>, k: usize) -> bool {
+        k > 0
+            && sq.logits == LogitsWant::Last
+            && sq
+                .sample
+                .is_some_and(|r| top_suffices(r.params, k, self.vocab))
+    }
+
+    /// Runs the forward pass, replayed from a captured graph for small steps.
+    fn run(&mut self, n: usize, wanted: usize, k: usize) -> Result<(), CudaError> {
+        let ix = &self.ix;
+        let gen_now = self.scratch_gen
+            + ix.tokens.generation()
+            + ix.pos.generation()
+            + ix.slots.generation()
+            + ix.want.generation()
+            + ix.plan.generation();
+        if gen_now != self.graph_gen {
+            self.graphs.clear();
+            self.graph_gen = gen_now;
+        }
+        let mut pass = Pass {
+            c: &self.cfg,
+            w: &self.w,
+            s: &mut self.s,
+            ix: &self.ix,
+            kv: &mut self.kv,
+            inv_global: &self.inv_global,
+            inv_local: &self.inv_local,
+            neox: self.neox,
+            vocab: self.vocab,
+        };
+        if n > GRAPH_MAX_ROWS {
+            return pass.launch(&self.gpu, n, wanted, k);
+        }
+        let key = (n, wanted, k);
+        if !self.graphs.contains_key(&key) {
+            if self.graphs.len() >= GRAPH_CACHE {
+                self.graphs.clear();
+            }
+            let graph = self.gpu.capture(|g| pass.launch(g, n, wanted, k))?;
+            self.graphs.insert(key, graph);
+        }
+        match self.graphs.get(&key) {
+            Some(g) => self.gpu.replay(g),
+            None => Err(CudaError::Driver("graph cache lost a graph".into())),
+        }
+    }
+
+    /// Copies back what the draws and the callers need: the candidates of the rows
+    /// drawn from them, and whole rows only for the others.
+    fn collect(&mut self, batch: &[SeqStep<'_>], k: usize) -> Result<(), CudaError> {
+        let wanted: usize = batch.iter().map(logit_rows).sum();
+        let tops: Vec<bool> = batch.iter().map(|sq| self.draws_from_top(sq, k)).collect();
+        let (g, s, h, vocab) = (&self.gpu, &self.s, &mut self.host, self.vocab);
+        if k > 0 {
+            h.vals.resize(wanted * k, 0.0);
+            h.ids.resize(wanted * k, 0);
+            h.lse.resize(wanted, 0.0);
+            g.read(&s.top_val.slice(..wanted * k), &mut h.vals)?;
+            g.read(&s.top_id.slice(..wanted * k), &mut h.ids)?;
+            g.read(&s.lse.slice(..wanted), &mut h.lse)?;
+        }
+        h.full.clear();
+        let mut row = 0;
+        for (sq, top) in batch.iter().zip(tops) {
+            let n = logit_rows(sq);
+            if n > 0 && !top {
+                let at = h.full.len();
+                h.full.resize(at + n * vocab, 0.0);
+                let src = s.logits.slice(row * vocab..(row + n) * vocab);
+                g.read(&src, &mut h.full[at..])?;
+            }
+            row += n;
+        }
+        g.sync()
+    }
+
+    /// Draws and outputs, sequences in parallel (they are independent).
+    fn finish(&self, batch: &[SeqStep<'_>], k: usize, out: &mut Vec<SeqOutput>) {
+        let vocab = self.vocab;
+        let h = &self.host;
+        // Each sequence's first logit row and first value in `full`.
+        let mut at = Vec::with_capacity(batch.len());
+        let (mut row, mut full) = (0, 0);
+        for sq in batch {
+            let n = logit_rows(sq);
+            let top = self.draws_from_top(sq, k);
+            at.push((row, full, top));
+            row += n;
+            if !top {
+                full += n * vocab;
+            }
+        }
+        batch
+            .par_iter()
+            .zip(at.into_par_iter())
+            .map_init(
+                SamplerScratch::default,
+                |scratch, (sq, (row, full, top))| {
+                    if top {
+                        let span = row * k..(row + 1) * k;
+                        let best: Vec<(f32, u32)> = h.vals[span.clone()]
+                            .iter()
+                            .zip(&h.ids[span])
+                            .map(|(&v, &i)| (v, i as u32))
+                            .collect();
+                        let row = TopRow {
+                            best: &best,
+                            lse: h.lse[row],
+                            vocab,
+                        };
+                        SeqOutput {
+                            logits: Vec::new(),
+                            sampled: sq.sample.map(|r| sample_top(row, r.params, r.draw)),
+                        }
+                    } else {
+                        let n = logit_rows(sq) * vocab;
+                        finish_seq(sq, &h.full[full..full + n], vocab, scratch)
+                    }
+                },
+            )
+            .collect_into_vec(out);
     }
 }

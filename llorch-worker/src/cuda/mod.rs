@@ -4,6 +4,7 @@
 //! logits copied back.
 
 mod backend;
+mod pass;
 mod weights;
 
 pub use backend::{CudaBackend, CudaOptions};

@@ -7,5 +7,8 @@ mod stop;
 
 pub use params::{PENALTY_WINDOW, SamplingParams};
 pub use rng::{mix64, uniform};
-pub use sampler::{Sampled, SamplerScratch, argmax, log_sum_exp, sample, top_logprobs};
+pub use sampler::{
+    Sampled, SamplerScratch, TopRow, argmax, log_sum_exp, sample, sample_top, top_logprobs,
+    top_suffices,
+};
 pub use stop::StopMatcher;

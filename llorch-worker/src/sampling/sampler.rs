@@ -173,8 +173,12 @@ fn draw_token(logits: &[f32], p: &SamplingParams, u: f64) -> u32 {
         let weights = logits.iter().map(|&l| ((f64::from(l) - max) * inv_t).exp());
         return pick(weights, u, |i| i as u32);
     }
+    if k < vocab {
+        // Everything below depends on the `k` best only.
+        return draw_top_k(top_candidates(logits, k), p, u);
+    }
     // Candidates best first. With only top-p/min-p, try a short list before sorting all.
-    let mut cand = top_candidates(logits, k.min(if k < vocab { k } else { 1024 }));
+    let mut cand = top_candidates(logits, k.min(1024));
     let max = f64::from(cand.first().map_or(0.0, |c| c.0));
     let w = |l: f32| ((f64::from(l) - max) * inv_t).exp();
     let total: f64 = if k < vocab {
@@ -217,6 +221,84 @@ fn draw_token(logits: &[f32], p: &SamplingParams, u: f64) -> u32 {
     pick(cand.iter().map(|c| w(c.0)), u, |i| cand[i].1)
 }
 
+/// The draw of [`draw_token`] when top-k truncates: `cand` is the `k` best
+/// (logit, id), best first with ties to the lower id.
+fn draw_top_k(mut cand: Vec<(f32, u32)>, p: &SamplingParams, u: f64) -> u32 {
+    let Some(&(best, best_id)) = cand.first() else {
+        return 0;
+    };
+    let inv_t = 1.0 / f64::from(p.temperature);
+    let max = f64::from(best);
+    let w = |l: f32| ((f64::from(l) - max) * inv_t).exp();
+    if p.top_p < 1.0 {
+        let total: f64 = cand.iter().map(|c| w(c.0)).sum();
+        let target = f64::from(p.top_p) * total;
+        let mut acc = 0.0;
+        if let Some(i) = cand.iter().position(|c| {
+            acc += w(c.0);
+            acc >= target
+        }) {
+            cand.truncate(i + 1);
+        }
+    }
+    if p.min_p > 0.0 {
+        let floor = f64::from(p.min_p);
+        cand.retain(|c| w(c.0) >= floor);
+    }
+    if cand.is_empty() {
+        return best_id;
+    }
+    pick(cand.iter().map(|c| w(c.0)), u, |i| cand[i].1)
+}
+
+/// The best logits of one row, computed elsewhere (on a GPU): what a draw needs
+/// when [`top_suffices`] says so.
+#[derive(Debug, Clone, Copy)]
+pub struct TopRow<'a> {
+    /// The `n` best (logit, id), best first, ties to the lower id.
+    pub best: &'a [(f32, u32)],
+    /// `log Σ exp(logits)` of the whole row.
+    pub lse: f32,
+    /// The row's length (the vocabulary).
+    pub vocab: usize,
+}
+
+/// Whether a draw with `p` can be made from the `n` best logits of a row of `vocab`
+/// alone, with the same result as [`sample`] on the whole row: no penalties (they
+/// move logits in and out of the best), and top-k (or greedy) within the `n`.
+pub fn top_suffices(p: &SamplingParams, n: usize, vocab: usize) -> bool {
+    let k = p.top_k as usize;
+    !p.has_penalties()
+        && (p.top_logprobs as usize) <= n
+        && (p.temperature <= 0.0 || (k > 0 && k <= n && k < vocab))
+}
+
+/// [`sample`] from the best logits of a row; the caller checked [`top_suffices`].
+pub fn sample_top(row: TopRow<'_>, p: &SamplingParams, draw: u64) -> Sampled {
+    let lse = if p.want_logprobs { row.lse } else { 0.0 };
+    let top = if p.want_logprobs {
+        row.best
+            .iter()
+            .take(p.top_logprobs as usize)
+            .map(|&(l, id)| (id, l - lse))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let id = if p.temperature <= 0.0 {
+        row.best.first().map_or(0, |c| c.1)
+    } else {
+        let k = (p.top_k as usize).min(row.best.len());
+        draw_top_k(row.best[..k].to_vec(), p, uniform(p.seed, draw))
+    };
+    let logprob = row
+        .best
+        .iter()
+        .find(|c| c.1 == id)
+        .map_or(f32::NEG_INFINITY, |c| c.0 - lse);
+    Sampled { id, logprob, top }
+}
+
 /// Inverse-CDF draw over unnormalised weights in the given order.
 fn pick(weights: impl Iterator<Item = f64> + Clone, u: f64, id_of: impl Fn(usize) -> u32) -> u32 {
     let total: f64 = weights.clone().sum();
@@ -244,6 +326,74 @@ mod tests {
             seed: 1,
             ..SamplingParams::default()
         }
+    }
+
+    #[test]
+    fn drawing_from_the_best_logits_equals_drawing_from_the_row() {
+        let vocab = 3000;
+        let logits: Vec<f32> = (0..vocab)
+            .map(|i| {
+                ((i * 7919 % 1013) as f32 / 97.0).sin() * 4.0 + if i % 17 == 0 { 3.0 } else { 0.0 }
+            })
+            .collect();
+        let lse = log_sum_exp(&logits);
+        let best = top_candidates(&logits, 64);
+        let mut s = SamplerScratch::default();
+        let mut checked = 0;
+        for (i, (t, k, tp, mp)) in [
+            (0.0, 0, 1.0, 0.0),
+            (0.8, 40, 0.95, 0.0),
+            (1.0, 64, 1.0, 0.05),
+            (1.3, 5, 0.5, 0.0),
+            (0.7, 1, 1.0, 0.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = SamplingParams {
+                temperature: t,
+                top_k: k,
+                top_p: tp,
+                min_p: mp,
+                seed: 42 + i as u64,
+                top_logprobs: 3,
+                want_logprobs: i % 2 == 0,
+                ..SamplingParams::default()
+            };
+            assert!(top_suffices(&p, best.len(), vocab));
+            for draw in 0..200 {
+                let a = sample(&logits, &p, &[], draw, &mut s);
+                let b = sample_top(
+                    TopRow {
+                        best: &best,
+                        lse,
+                        vocab,
+                    },
+                    &p,
+                    draw,
+                );
+                assert_eq!(a, b, "params {i} draw {draw}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 1000);
+        let pen = SamplingParams {
+            repetition_penalty: 1.1,
+            ..SamplingParams::default()
+        };
+        assert!(
+            !top_suffices(&pen, 64, vocab),
+            "penalties need the whole row"
+        );
+        let all = SamplingParams {
+            top_k: 0,
+            temperature: 1.0,
+            ..SamplingParams::default()
+        };
+        assert!(
+            !top_suffices(&all, 64, vocab),
+            "untruncated draws need the whole row"
+        );
     }
 
     #[test]
