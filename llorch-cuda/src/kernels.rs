@@ -110,14 +110,14 @@ impl QFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// Matrix product from blocks of a format: `split` warps share a row (1 or 4),
-    /// `tile` tokens per block (8 or 16).
+    /// `rows` rows per group of warps (1 or 4).
     Qmm {
         /// Weight format.
         fmt: QFormat,
         /// Warps per row.
         split: u8,
-        /// Tokens per block.
-        tile: u8,
+        /// Rows per group of warps.
+        rows: u8,
     },
     /// Embedding rows from blocks of a format.
     Embed(QFormat),
@@ -151,8 +151,8 @@ impl Kernel {
         let mut v = Vec::new();
         for fmt in QFormat::ALL {
             for split in [1, 4] {
-                for tile in [8, 16] {
-                    v.push(Kernel::Qmm { fmt, split, tile });
+                for rows in [1, 4] {
+                    v.push(Kernel::Qmm { fmt, split, rows });
                 }
             }
         }
@@ -176,7 +176,7 @@ impl Kernel {
     /// The kernel's symbol in the module.
     pub fn symbol(self) -> String {
         match self {
-            Kernel::Qmm { fmt, split, tile } => format!("qmm_{}_k{split}_t{tile}", fmt.suffix()),
+            Kernel::Qmm { fmt, split, rows } => format!("qmm_{}_k{split}_r{rows}", fmt.suffix()),
             Kernel::Embed(f) => format!("embed_{}", f.suffix()),
             Kernel::RmsNorm => "rms_norm".into(),
             Kernel::AddNormed => "add_normed".into(),

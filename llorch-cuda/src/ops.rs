@@ -13,9 +13,9 @@ use crate::kernels::{Kernel, QFormat};
 /// Threads per block of the matrix kernel, rows per warp and tokens per block
 /// (must match `matmul.cu`).
 const QMM_WARPS: usize = 4;
-const QMM_R: usize = 4;
-/// Matrices with at least this many rows give each row one warp.
-const QMM_TALL: usize = 16_384;
+const QMM_TT: usize = 8;
+/// Rows of at most this many values are read by one warp; longer ones by four.
+const QMM_SHORT_ROW: usize = 1024;
 /// Most candidates [`Gpu::row_topk`] keeps per row (`topk.cu`).
 pub const TOPK_MAX: usize = 64;
 /// Logits per slice of the first top-k pass (`topk.cu`).
@@ -182,16 +182,21 @@ impl Gpu {
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
-        // Warps per row from the matrix's shape alone (batch invariance): one for the
-        // tall output projection, four for the rest. Tokens per block from the step.
-        let split: u8 = if rows >= QMM_TALL { 1 } else { 4 };
-        let tile: u8 = if ntok >= 64 { 16 } else { 8 };
-        let rows_per_block = QMM_R * QMM_WARPS / usize::from(split);
+        // Warps sharing a row from the matrix's shape alone (batch invariance): four
+        // for long rows, one for short. Rows per warp group from the step: one for
+        // decode-sized steps (more blocks), four for larger ones (inputs reused).
+        let split: u8 = if cols > QMM_SHORT_ROW { 4 } else { 1 };
+        let group_rows: u8 = if ntok <= QMM_TT { 1 } else { 4 };
+        let rows_per_block = usize::from(group_rows) * QMM_WARPS / usize::from(split);
         // One dimension, token tiles fastest (see matmul.cu).
-        let blocks = ntok.div_ceil(usize::from(tile)) * rows.div_ceil(rows_per_block);
+        let blocks = ntok.div_ceil(QMM_TT) * rows.div_ceil(rows_per_block);
         let c = cfg((blocks, 1), QMM_WARPS * 32)?;
         let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
-        let f = self.func(Kernel::Qmm { fmt, split, tile });
+        let f = self.func(Kernel::Qmm {
+            fmt,
+            split,
+            rows: group_rows,
+        });
         let mut b = self.stream.launch_builder(f);
         b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
         // SAFETY: the kernel reads `rows * row_bytes` weight bytes, `ntok * cols`
@@ -571,7 +576,7 @@ impl Gpu {
             return Ok(());
         }
         let (vocab_i, k_i, slices_i) = (int(vocab)?, int(k)?, int(slices)?);
-        let c = cfg((slices, rows), 512)?;
+        let c = cfg((slices, rows), 1024)?;
         let mut b = self.stream.launch_builder(self.func(Kernel::TopkSlices));
         b.arg(logits)
             .arg(&vocab_i)
@@ -583,7 +588,7 @@ impl Gpu {
         // SAFETY: rows × vocab inputs; the scratch holds rows × slices × TOPK_MAX
         // candidates and rows × slices sums (checked above, sized by `TopKScratch::new`).
         unsafe { b.launch(c) }?;
-        let c = cfg((rows, 1), 512)?;
+        let c = cfg((rows, 1), 1024)?;
         let mut b = self.stream.launch_builder(self.func(Kernel::TopkMerge));
         b.arg(&scratch.val)
             .arg(&scratch.id)

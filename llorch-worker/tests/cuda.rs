@@ -52,8 +52,13 @@ fn qmm_matches_an_f64_reference_for_every_format_and_is_batch_invariant() {
         (GgmlType::Q5_K, QFormat::Q5K),
         (GgmlType::Q6_K, QFormat::Q6K),
     ];
-    let (rows, cols, ntok) = (37, 512, 19);
-    for (seed, (ty, fmt)) in formats.into_iter().enumerate() {
+    // Short rows (one warp each) and long rows (four warps share one).
+    for (seed, (ty, fmt), (rows, cols)) in formats
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, f)| [(37, 512), (21, 2048)].map(move |rc| (i + rc.1, f, rc)))
+    {
+        let ntok = 19;
         let wf = noise(seed as u64 + 1, rows * cols);
         let bytes: Vec<u8> = wf
             .chunks(cols)

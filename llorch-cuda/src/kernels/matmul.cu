@@ -1,42 +1,42 @@
 // Y[t][j] = sum_k W[j][k] * X[t][k], straight from the GGUF blocks of W.
 //
-// A block of QMM_WARPS warps covers TT tokens and QMM_WARPS / KS groups of QMM_R rows.
+// A block of QMM_WARPS warps covers QMM_TT tokens and QMM_WARPS / KS groups of R rows.
 // The KS warps of a group split each row's 8-value units (unit u goes to warp
 // (u / 32) % KS of the group, lane u % 32); every lane keeps one f32 sum per (row,
 // token) in a fixed order, each warp adds its lanes with a fixed butterfly and the
 // group adds its warps in index order. KS is chosen from the matrix's shape only and
-// nothing in a (row, token)'s arithmetic depends on TT or on how many tokens the
+// nothing in a (row, token)'s arithmetic depends on R or on how many tokens the
 // launch has, so the product is batch-invariant (SYS-0003). One-dimensional grid,
 // token tiles fastest (blocks that share rows run together and share them in cache).
 #define QMM_WARPS 4
-#define QMM_R 4
+#define QMM_TT 8
 
-template <int F, int KS, int TT>
+template <int F, int KS, int R>
 __device__ __forceinline__ void qmm_impl(const u8* __restrict__ W, int rows, int cols,
                                          const float* __restrict__ X, int ntok,
                                          float* __restrict__ Y) {
     constexpr int GROUPS = QMM_WARPS / KS;
-    __shared__ float red[QMM_WARPS][QMM_R][TT];
+    __shared__ float red[QMM_WARPS][R][QMM_TT];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int group = warp / KS, part = warp % KS;
-    const int tiles = (ntok + TT - 1) / TT;
+    const int tiles = (ntok + QMM_TT - 1) / QMM_TT;
     const int rblock = (int)(blockIdx.x / tiles);
-    const int t0 = (int)(blockIdx.x % tiles) * TT;
-    const int j0 = (rblock * GROUPS + group) * QMM_R;
-    const int tn = min(TT, ntok - t0);
-    const int nr = max(0, min(QMM_R, rows - j0));
+    const int t0 = (int)(blockIdx.x % tiles) * QMM_TT;
+    const int j0 = (rblock * GROUPS + group) * R;
+    const int tn = min(QMM_TT, ntok - t0);
+    const int nr = max(0, min(R, rows - j0));
     const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
     const int units = nr > 0 ? (cols >> 3) : 0;
-    float acc[QMM_R][TT];
+    float acc[R][QMM_TT];
 #pragma unroll
-    for (int r = 0; r < QMM_R; ++r)
+    for (int r = 0; r < R; ++r)
 #pragma unroll
-        for (int t = 0; t < TT; ++t) acc[r][t] = 0.0f;
+        for (int t = 0; t < QMM_TT; ++t) acc[r][t] = 0.0f;
 #pragma unroll 2
     for (int u = part * 32 + lane; u < units; u += KS * 32) {
-        float w[QMM_R][8];
+        float w[R][8];
 #pragma unroll
-        for (int r = 0; r < QMM_R; ++r) {
+        for (int r = 0; r < R; ++r) {
             if (r < nr) {
                 Q<F>::unit(W + (size_t)(j0 + r) * rb, u, w[r]);
             } else {
@@ -45,12 +45,12 @@ __device__ __forceinline__ void qmm_impl(const u8* __restrict__ W, int rows, int
             }
         }
 #pragma unroll
-        for (int t = 0; t < TT; ++t) {
+        for (int t = 0; t < QMM_TT; ++t) {
             if (t < tn) {
                 const float4* xp = (const float4*)(X + (size_t)(t0 + t) * cols + (size_t)u * 8);
                 const float4 a = __ldg(xp), b = __ldg(xp + 1);
 #pragma unroll
-                for (int r = 0; r < QMM_R; ++r) {
+                for (int r = 0; r < R; ++r) {
                     float s = acc[r][t];
                     s = fmaf(w[r][0], a.x, s);
                     s = fmaf(w[r][1], a.y, s);
@@ -66,17 +66,17 @@ __device__ __forceinline__ void qmm_impl(const u8* __restrict__ W, int rows, int
         }
     }
 #pragma unroll
-    for (int r = 0; r < QMM_R; ++r) {
+    for (int r = 0; r < R; ++r) {
 #pragma unroll
-        for (int t = 0; t < TT; ++t) {
+        for (int t = 0; t < QMM_TT; ++t) {
             const float v = warp_sum(acc[r][t]);
             if (lane == 0) red[warp][r][t] = v;
         }
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < GROUPS * QMM_R * TT; i += blockDim.x) {
-        const int g = i / (QMM_R * TT), r = (i / TT) % QMM_R, t = i % TT;
-        const int j = (rblock * GROUPS + g) * QMM_R + r;
+    for (int i = threadIdx.x; i < GROUPS * R * QMM_TT; i += blockDim.x) {
+        const int g = i / (R * QMM_TT), r = (i / QMM_TT) % R, t = i % QMM_TT;
+        const int j = (rblock * GROUPS + g) * R + r;
         if (j < rows && t < tn) {
             float v = red[g * KS][r][t];
 #pragma unroll
@@ -101,18 +101,18 @@ __device__ __forceinline__ void embed_impl(const u8* __restrict__ E, int d, cons
     }
 }
 
-#define LLORCH_QMM(NAME, F, KS, TT)                                                           \
+#define LLORCH_QMM(NAME, F, KS, R)                                                           \
     extern "C" __global__ void __launch_bounds__(QMM_WARPS * 32)                                 \
-        qmm_##NAME##_k##KS##_t##TT(const u8* W, int rows, int cols, const float* X, int ntok,    \
+        qmm_##NAME##_k##KS##_r##R(const u8* W, int rows, int cols, const float* X, int ntok,     \
                                   float* Y) {                                                    \
-        qmm_impl<F, KS, TT>(W, rows, cols, X, ntok, Y);                                          \
+        qmm_impl<F, KS, R>(W, rows, cols, X, ntok, Y);                                          \
     }
 
 #define LLORCH_FORMAT(NAME, F)                                                                   \
-    LLORCH_QMM(NAME, F, 1, 8)                                                                    \
-    LLORCH_QMM(NAME, F, 1, 16)                                                                   \
-    LLORCH_QMM(NAME, F, 4, 8)                                                                    \
-    LLORCH_QMM(NAME, F, 4, 16)                                                                   \
+    LLORCH_QMM(NAME, F, 1, 1)                                                                    \
+    LLORCH_QMM(NAME, F, 1, 4)                                                                    \
+    LLORCH_QMM(NAME, F, 4, 1)                                                                    \
+    LLORCH_QMM(NAME, F, 4, 4)                                                                    \
     extern "C" __global__ void embed_##NAME(const u8* E, int d, const int* tokens, float scale, \
                                             float* X) {                                          \
         embed_impl<F>(E, d, tokens, scale, X);                                                   \

@@ -6,7 +6,7 @@
 // sum of exp(l - max) (f64, fixed order). `topk_merge`: one block per row merges the
 // slices' candidates in slice order, TOPK_SLICE at a time, and combines the sums.
 // Exact (the best k of a row are among the best k of its slices) and the same
-// whatever the batch (slices are fixed by position in the row). Blocks: 512 threads.
+// whatever the batch (slices are fixed by position in the row). Blocks: 1024 threads.
 #define TOPK_MAX 64
 #define TOPK_SLICE 4096
 
@@ -38,7 +38,7 @@ __device__ void sort_best_first(float* v, int* id) {
 }
 
 // Grid (slices, rows). cand: [row][slice][k]; part_max/part_sum: [row][slice].
-extern "C" __global__ void __launch_bounds__(512)
+extern "C" __global__ void __launch_bounds__(1024)
     topk_slices(const float* __restrict__ logits, int vocab, int k, float* __restrict__ cand_val,
                 int* __restrict__ cand_id, float* __restrict__ part_max, double* __restrict__ part_sum) {
     __shared__ float v[TOPK_SLICE];
@@ -79,7 +79,7 @@ extern "C" __global__ void __launch_bounds__(512)
 }
 
 // Grid (rows). Output: val/id [row][k], lse [row].
-extern "C" __global__ void __launch_bounds__(512)
+extern "C" __global__ void __launch_bounds__(1024)
     topk_merge(const float* __restrict__ cand_val, const int* __restrict__ cand_id, int nslices, int k,
                const float* __restrict__ part_max, const double* __restrict__ part_sum,
                float* __restrict__ out_val, int* __restrict__ out_id, float* __restrict__ out_lse) {
