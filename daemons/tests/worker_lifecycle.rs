@@ -200,7 +200,7 @@ async fn ready_callback_carries_the_token_and_a_working_uri() {
 }
 
 /// A start-up failure calls the failure callback and exits non-zero with the SPEC code:
-/// `cuda:N` (no CUDA backend in this build) → `GPU_UNAVAILABLE`, exit 5; a broken
+/// `cuda:N` on a machine without a GPU → `GPU_UNAVAILABLE`, exit 5; a broken
 /// model file → `MODEL_LOAD_FAILED`, exit 3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_failures_call_back_and_exit_with_the_code() {
