@@ -39,6 +39,8 @@ pub struct Gpu {
     name: String,
     arch: String,
     ordinal: usize,
+    major: i32,
+    tensor_cores: bool,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -86,10 +88,24 @@ impl Gpu {
             ctx,
             stream,
             funcs,
+            major,
+            tensor_cores: major >= 8,
             name,
             arch,
             ordinal,
         })
+    }
+
+    /// Chooses the matrix kernels: tensor cores (the default from sm_80 on) or f32
+    /// lanes. Fixed for the life of a model: the two give different bits.
+    pub fn set_tensor_cores(&mut self, on: bool) -> bool {
+        self.tensor_cores = on && self.major >= 8;
+        self.tensor_cores
+    }
+
+    /// Whether matrix products use tensor cores.
+    pub fn tensor_cores(&self) -> bool {
+        self.tensor_cores
     }
 
     /// `cuda:N <name> (<arch>)`.

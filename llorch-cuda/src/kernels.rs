@@ -6,6 +6,7 @@ pub fn source() -> String {
         include_str!("kernels/common.cuh"),
         include_str!("kernels/quant.cuh"),
         include_str!("kernels/matmul.cu"),
+        include_str!("kernels/mma.cu"),
         include_str!("kernels/rows.cu"),
         include_str!("kernels/attention.cu"),
         include_str!("kernels/topk.cu"),
@@ -119,6 +120,13 @@ pub enum Kernel {
         /// Rows per group of warps.
         rows: u8,
     },
+    /// Tensor-core matrix product from blocks of a format, `tile` tokens per block (8 or 64).
+    QmmTc {
+        /// Weight format.
+        fmt: QFormat,
+        /// Tokens per block.
+        tile: u8,
+    },
     /// Embedding rows from blocks of a format.
     Embed(QFormat),
     /// RMS norm of rows.
@@ -156,6 +164,11 @@ impl Kernel {
                 }
             }
         }
+        for fmt in QFormat::ALL {
+            for tile in [8, 64] {
+                v.push(Kernel::QmmTc { fmt, tile });
+            }
+        }
         v.extend(QFormat::ALL.iter().map(|&f| Kernel::Embed(f)));
         v.extend([
             Kernel::RmsNorm,
@@ -177,6 +190,7 @@ impl Kernel {
     pub fn symbol(self) -> String {
         match self {
             Kernel::Qmm { fmt, split, rows } => format!("qmm_{}_k{split}_r{rows}", fmt.suffix()),
+            Kernel::QmmTc { fmt, tile } => format!("qmm_tc_{}_n{tile}", fmt.suffix()),
             Kernel::Embed(f) => format!("embed_{}", f.suffix()),
             Kernel::RmsNorm => "rms_norm".into(),
             Kernel::AddNormed => "add_normed".into(),

@@ -14,6 +14,8 @@ use crate::kernels::{Kernel, QFormat};
 /// (must match `matmul.cu`).
 const QMM_WARPS: usize = 4;
 const QMM_TT: usize = 8;
+/// Matrices with at least this many rows (output projections) use f32 lanes.
+const QMM_TALL: usize = 16_384;
 /// Rows of at most this many values are read by one warp; longer ones by four.
 const QMM_SHORT_ROW: usize = 1024;
 /// Most candidates [`Gpu::row_topk`] keeps per row (`topk.cu`).
@@ -182,6 +184,11 @@ impl Gpu {
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
+        // Tensor cores for every matrix but the tall output projection, which only ever
+        // sees a few rows per sequence (the choice depends on the matrix alone).
+        if self.tensor_cores() && rows < QMM_TALL {
+            return self.qmm_tc(fmt, w, rows, cols, x, ntok, y);
+        }
         // Warps sharing a row from the matrix's shape alone (batch invariance): four
         // for long rows, one for short. Rows per warp group from the step: one for
         // decode-sized steps (more blocks), four for larger ones (inputs reused).
@@ -201,6 +208,36 @@ impl Gpu {
         b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
         // SAFETY: the kernel reads `rows * row_bytes` weight bytes, `ntok * cols`
         // inputs and writes `ntok * rows` outputs, all checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// [`Gpu::qmm`] on tensor cores (half-precision operands, f32 sums); checked by the caller.
+    #[allow(clippy::too_many_arguments)]
+    fn qmm_tc(
+        &self,
+        fmt: QFormat,
+        w: &CudaView<'_, u8>,
+        rows: usize,
+        cols: usize,
+        x: &CudaView<'_, f32>,
+        ntok: usize,
+        y: &mut CudaViewMut<'_, f32>,
+    ) -> Result<()> {
+        shape("qmm", cols.is_multiple_of(32), || {
+            format!("{cols} columns, not whole 32s")
+        })?;
+        // Tokens per block from the step: it changes no sum.
+        let tile: u8 = if ntok <= 16 { 8 } else { 64 };
+        let blocks = ntok.div_ceil(usize::from(tile)) * rows.div_ceil(16);
+        let c = cfg((blocks, 1), 128)?;
+        let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
+        let mut b = self
+            .stream
+            .launch_builder(self.func(Kernel::QmmTc { fmt, tile }));
+        b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
+        // SAFETY: as for `qmm` (sizes checked there): the kernel reads `rows * row_bytes`
+        // weight bytes and `ntok * cols` inputs and writes `ntok * rows` outputs.
         unsafe { b.launch(c) }?;
         Ok(())
     }

@@ -38,7 +38,15 @@ fn noise(seed: u64, n: usize) -> Vec<f32> {
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn qmm_matches_an_f64_reference_for_every_format_and_is_batch_invariant() {
     let _ = GPU;
-    let gpu = Gpu::open(0, None).unwrap();
+    let mut gpu = Gpu::open(0, None).unwrap();
+    for tc in [true, false] {
+        gpu.set_tensor_cores(tc);
+        qmm_cases(&gpu, if tc { 2e-3 } else { 1e-5 });
+    }
+}
+
+/// Every format, short and long rows, against f64; `tol` relative to Σ|w·x|.
+fn qmm_cases(gpu: &Gpu, tol: f64) {
     let formats = [
         (GgmlType::F32, QFormat::F32),
         (GgmlType::F16, QFormat::F16),
@@ -98,7 +106,10 @@ fn qmm_matches_an_f64_reference_for_every_format_and_is_batch_invariant() {
                 worst = worst.max((f64::from(y[t * rows + j]) - r).abs() / scale.max(1e-30));
             }
         }
-        assert!(worst < 1e-5, "{ty:?}: relative error {worst:e}");
+        assert!(
+            worst < tol,
+            "{ty:?} ({rows}×{cols}): relative error {worst:e}"
+        );
         // One token alone gives the same bits as inside the batch of 19.
         for t in [0, 7, 18] {
             let x1 = gpu.upload(&x[t * cols..(t + 1) * cols]).unwrap();
@@ -122,7 +133,10 @@ fn qmm_matches_an_f64_reference_for_every_format_and_is_batch_invariant() {
                 "{ty:?} token {t}"
             );
         }
-        eprintln!("{ty:?}: worst relative error {worst:.2e}");
+        eprintln!(
+            "{ty:?} {rows}×{cols} (tensor cores: {}): worst relative error {worst:.2e}",
+            gpu.tensor_cores()
+        );
     }
 }
 

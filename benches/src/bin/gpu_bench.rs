@@ -2,7 +2,8 @@
 //! decode and the aggregate decode of many concurrent sequences.
 //!
 //! `gpu_bench --model PATH|demo [--device cuda:0] [--prefill 512] [--seqs 64]
-//! [--steps 128]` prints one markdown row per figure; the figures of
+//! [--steps 128] [--simt]` (`--simt`: f32 lanes instead of tensor cores) prints one
+//! markdown row per figure; the figures of
 //! benches/reports/cuda.md come from it.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -11,8 +12,9 @@ use std::time::Instant;
 
 use llorch_core::{Device, JobId};
 use llorch_worker::backend::StepTiming;
+use llorch_worker::cuda::CudaOptions;
 use llorch_worker::engine::{Engine, EngineConfig, SeqRequest, VecSink};
-use llorch_worker::model::load::load;
+use llorch_worker::model::load::{PAGE_SIZE, load};
 use llorch_worker::sampling::SamplingParams;
 
 fn arg(name: &str) -> Option<String> {
@@ -113,7 +115,25 @@ fn main() {
         ..EngineConfig::default()
     };
     let t = Instant::now();
-    let mut e = load(&model).unwrap().into_engine(device, cfg).unwrap();
+    let simt = std::env::args().any(|a| a == "--simt");
+    let loaded = load(&model).unwrap();
+    let mut e = match device {
+        Device::Cuda(g) => {
+            let kv = cfg.max_seqs * cfg.max_ctx.next_multiple_of(PAGE_SIZE);
+            let opts = CudaOptions {
+                ordinal: g.0 as usize,
+                num_pages: kv.div_ceil(PAGE_SIZE),
+                page_size: PAGE_SIZE,
+                max_step_tokens: cfg.max_step_tokens.max(cfg.max_seqs),
+                max_logit_rows: 64,
+                kernel_cache: Some(llorch_worker::demo::kernel_cache_dir()),
+                tensor_cores: !simt,
+            };
+            let (b, tok) = loaded.into_cuda_backend_with(&opts).unwrap();
+            Engine::new(Box::new(b), tok, cfg)
+        }
+        Device::Cpu => loaded.into_cpu_engine(cfg),
+    };
     let load_s = t.elapsed().as_secs_f64();
     let vocab = e.backend().vocab_size();
     // Warm-up (kernel loads, first allocations).

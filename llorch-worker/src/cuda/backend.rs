@@ -31,6 +31,9 @@ pub struct CudaOptions {
     pub max_logit_rows: usize,
     /// Where compiled kernels are cached (none: compile at every start).
     pub kernel_cache: Option<PathBuf>,
+    /// Matrix products on tensor cores (half-precision operands, f32 sums) rather
+    /// than f32 lanes; ignored before sm_80.
+    pub tensor_cores: bool,
 }
 
 /// Device memory reserved beyond our buffers (context, module, driver).
@@ -99,7 +102,8 @@ impl CudaBackend {
                 ),
             });
         }
-        let gpu = Gpu::open(opts.ordinal, opts.kernel_cache.as_deref())?;
+        let mut gpu = Gpu::open(opts.ordinal, opts.kernel_cache.as_deref())?;
+        gpu.set_tensor_cores(opts.tensor_cores);
         let layout = plan(weights);
         let widths = Widths::of(&cfg);
         let vocab = weights.vocab;
@@ -239,7 +243,12 @@ impl ComputeBackend for CudaBackend {
     }
 
     fn device_name(&self) -> String {
-        self.gpu.describe()
+        let path = if self.gpu.tensor_cores() {
+            "tensor cores"
+        } else {
+            "f32 lanes"
+        };
+        format!("{}, {path}", self.gpu.describe())
     }
 
     fn timing(&self) -> Option<StepTiming> {

@@ -99,15 +99,23 @@ impl LoadedModel {
         kv_tokens: usize,
         max_step_tokens: usize,
     ) -> Result<(CudaBackend, Arc<Tokenizer>), Error> {
-        let opts = CudaOptions {
+        self.into_cuda_backend_with(&CudaOptions {
             ordinal,
             num_pages: kv_tokens.div_ceil(PAGE_SIZE).max(1),
             page_size: PAGE_SIZE,
             max_step_tokens,
             max_logit_rows: 64,
             kernel_cache: Some(crate::demo::kernel_cache_dir()),
-        };
-        let b = CudaBackend::new(self.cfg, &self.weights, &opts).map_err(cuda_error)?;
+            tensor_cores: true,
+        })
+    }
+
+    /// A CUDA backend built with `opts`.
+    pub fn into_cuda_backend_with(
+        self,
+        opts: &CudaOptions,
+    ) -> Result<(CudaBackend, Arc<Tokenizer>), Error> {
+        let b = CudaBackend::new(self.cfg, &self.weights, opts).map_err(cuda_error)?;
         Ok((b, self.tokenizer))
     }
 
