@@ -14,6 +14,8 @@ use crate::kernels::{Kernel, QFormat};
 /// (must match `matmul.cu`).
 const QMM_WARPS: usize = 4;
 const QMM_TT: usize = 8;
+/// Warps of a tensor-core block (`mma.cu`).
+const TC_WARPS: usize = 8;
 /// Matrices with at least this many rows (output projections) use f32 lanes.
 const QMM_TALL: usize = 16_384;
 /// Rows of at most this many values are read by one warp; longer ones by four.
@@ -230,7 +232,7 @@ impl Gpu {
         // Tokens per block from the step: it changes no sum.
         let tile: u8 = if ntok <= 16 { 8 } else { 64 };
         let blocks = ntok.div_ceil(usize::from(tile)) * rows.div_ceil(16);
-        let c = cfg((blocks, 1), 128)?;
+        let c = cfg((blocks, 1), TC_WARPS * 32)?;
         let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
         let mut b = self
             .stream

@@ -4,10 +4,10 @@
 // A block of TC_WARPS warps owns 16 rows of W and TN tokens. The warps split K in
 // chunks of 32 (chunk c goes to warp c % TC_WARPS); each warp dequantizes its rows'
 // chunk into its own shared tile, multiplies it with the tokens' chunk (two k-steps
-// of 16) and keeps the sums in registers, chunk after chunk; the block then adds its
-// warps in index order. A (row, token)'s sum depends only on that row and that token:
+// of 16; the tokens' halves are read straight into registers) and keeps the sums in
+// registers, chunk after chunk; the block then adds its warps in index order. A (row, token)'s sum depends only on that row and that token:
 // never on TN, on the other tokens or on the step (SYS-0003).
-#define TC_WARPS 4
+#define TC_WARPS 8
 
 __device__ __forceinline__ u32 pack_h2(float lo, float hi) {
     return (u32)f2h(lo) | ((u32)f2h(hi) << 16);
@@ -29,9 +29,8 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
     // Small tiles take two chunks per round (twice the loads in flight); the chunks'
     // products are still added in chunk order, so the sums are the same bits.
     constexpr int U = TN <= 8 ? 2 : 1;
-    // Per warp: 16 rows × 32 halves and TN tokens × 32 halves (16 words + 4 of padding).
+    // Per warp: 16 rows × 32 halves (16 words + 4 of padding).
     __shared__ u32 As[TC_WARPS][U][16][20];
-    __shared__ u32 Bs[TC_WARPS][U][TN][20];
     __shared__ float red[TC_WARPS][16][TN];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, c = lane & 3;
@@ -50,7 +49,6 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
             const int ch = ch0 + uu * TC_WARPS;
             if (ch >= chunks) break;
             u32(*as)[20] = As[warp][uu];
-            u32(*bs)[20] = Bs[warp][uu];
 #pragma unroll
             for (int i = 0; i < 2; ++i) {
                 const int idx = lane + 32 * i, r = idx >> 2, ku = idx & 3;
@@ -64,34 +62,29 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
 #pragma unroll
                 for (int p = 0; p < 4; ++p) as[r][ku * 4 + p] = pack_h2(w[2 * p], w[2 * p + 1]);
             }
-            for (int t = lane; t < TN; t += 32) {
-                if (t < tn) {
-                    const float4* xp = (const float4*)(X + (size_t)(t0 + t) * cols + (size_t)ch * 32);
-#pragma unroll
-                    for (int q = 0; q < 8; ++q) {
-                        const float4 v = __ldg(xp + q);
-                        bs[t][2 * q] = pack_h2(v.x, v.y);
-                        bs[t][2 * q + 1] = pack_h2(v.z, v.w);
-                    }
-                } else {
-#pragma unroll
-                    for (int q = 0; q < 16; ++q) bs[t][q] = 0u;
-                }
-            }
         }
         __syncwarp();
 #pragma unroll
         for (int uu = 0; uu < U; ++uu) {
-            if (ch0 + uu * TC_WARPS >= chunks) break;
+            const int ch = ch0 + uu * TC_WARPS;
+            if (ch >= chunks) break;
             u32(*as)[20] = As[warp][uu];
-            u32(*bs)[20] = Bs[warp][uu];
 #pragma unroll
             for (int ks = 0; ks < 2; ++ks) {
                 const u32 a0 = as[g][ks * 8 + c], a1 = as[g + 8][ks * 8 + c];
                 const u32 a2 = as[g][ks * 8 + c + 4], a3 = as[g + 8][ks * 8 + c + 4];
+                const int k = ch * 32 + ks * 16 + 2 * c;
 #pragma unroll
                 for (int j = 0; j < NT; ++j) {
-                    const u32 b0 = bs[j * 8 + g][ks * 8 + c], b1 = bs[j * 8 + g][ks * 8 + c + 4];
+                    // B fragment: token j*8+g, k and k+1, then k+8 and k+9.
+                    const int t = j * 8 + g;
+                    u32 b0 = 0u, b1 = 0u;
+                    if (t < tn) {
+                        const float* xr = X + (size_t)(t0 + t) * cols + k;
+                        const float2 lo = __ldg((const float2*)xr), hi = __ldg((const float2*)(xr + 8));
+                        b0 = pack_h2(lo.x, lo.y);
+                        b1 = pack_h2(hi.x, hi.y);
+                    }
                     mma16816(acc[j], a0, a1, a2, a3, b0, b1);
                 }
             }
