@@ -366,3 +366,26 @@ fn big_shapes_have_the_real_sizes_without_being_written() {
     );
     let _ = MetaValue::U8(0);
 }
+
+#[test]
+fn tiled_weights_repeat_the_first_rows_bytes() {
+    let mut cfg = SynthConfig::tiny(Arch::Llama);
+    cfg.fill = WeightFill::Tiled { seed: 9, std: 0.05 };
+    let f = GgufFile::parse(synth::to_bytes(&cfg).unwrap()).unwrap();
+    let t = f.tensor("token_embd.weight").unwrap();
+    let rows = t.dims[1] as usize;
+    assert!(rows > 2 * synth::TILE_ROWS as usize, "{rows} rows");
+    let data = f.tensor_data(t);
+    let rb = data.len() / rows;
+    let row = |i: usize| &data[i * rb..(i + 1) * rb];
+    let tile = synth::TILE_ROWS as usize;
+    assert_ne!(row(0), row(1), "the first rows are random");
+    for i in [tile, tile + 1, 2 * tile + 3, rows - 1] {
+        assert_eq!(row(i), row(i % tile), "row {i}");
+    }
+    // Random and tiled agree on the first rows.
+    cfg.fill = WeightFill::Random { seed: 9, std: 0.05 };
+    let g = GgufFile::parse(synth::to_bytes(&cfg).unwrap()).unwrap();
+    let u = g.tensor_data(g.tensor("token_embd.weight").unwrap());
+    assert_eq!(&u[..tile * rb], &data[..tile * rb]);
+}

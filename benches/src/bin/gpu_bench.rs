@@ -2,8 +2,9 @@
 //! decode and the aggregate decode of many concurrent sequences.
 //!
 //! `gpu_bench --model PATH|demo [--device cuda:0] [--prefill 512] [--seqs 64]
-//! [--steps 128] [--simt]` (`--simt`: f32 lanes instead of tensor cores) prints one
-//! markdown row per figure; the figures of
+//! [--steps 128] [--simt] [--synth llama3-8b-q4km|llama3-8b-f16 [--out-dir DIR]]`
+//! (`--simt`: f32 lanes instead of tensor cores; `--synth`: a synthetic model of that
+//! shape, written first) prints one markdown row per figure; the figures of
 //! benches/reports/cuda.md come from it.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -15,7 +16,9 @@ use llorch_worker::backend::StepTiming;
 use llorch_worker::cuda::CudaOptions;
 use llorch_worker::engine::{Engine, EngineConfig, SeqRequest, VecSink};
 use llorch_worker::model::load::{PAGE_SIZE, load};
+use llorch_worker::quant::GgmlType;
 use llorch_worker::sampling::SamplingParams;
+use llorch_worker::synth::{SynthConfig, WeightFill, write_file};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -93,10 +96,43 @@ fn decode(e: &mut Engine, n: usize, steps: u32, salt: usize) -> f64 {
     tps
 }
 
+/// A synthetic model of a real shape (`llama3-8b-q4km`, `llama3-8b-f16`), written to
+/// `--out-dir` (default /tmp/models) unless already there. Q4_K_M here means Q4_K
+/// matrices and embeddings with a Q6_K output, as llama.cpp's Q4_K_M mostly is.
+fn synth_model(name: &str) -> PathBuf {
+    let mut cfg = SynthConfig::llama3_8b();
+    match name {
+        "llama3-8b-q4km" => {
+            cfg.weight_type = GgmlType::Q4_K;
+            cfg.embed_type = GgmlType::Q4_K;
+            cfg.output_type = GgmlType::Q6_K;
+        }
+        "llama3-8b-f16" => {}
+        other => panic!("unknown synthetic model {other} (llama3-8b-q4km, llama3-8b-f16)"),
+    }
+    cfg.fill = WeightFill::Tiled { seed: 8, std: 0.02 };
+    let dir = PathBuf::from(arg("--out-dir").unwrap_or_else(|| "/tmp/models".into()));
+    let path = dir.join(format!("{name}.gguf"));
+    if !path.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = Instant::now();
+        let bytes = write_file(&cfg, &path).unwrap();
+        println!(
+            "wrote {} ({} MiB) in {:.1} s",
+            path.display(),
+            bytes >> 20,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    path
+}
+
 fn main() {
-    let model = match arg("--model").as_deref() {
-        None | Some("demo") => llorch_worker::demo::require_demo_model(),
-        Some(p) => PathBuf::from(p),
+    let model = match (arg("--synth"), arg("--model")) {
+        (Some(name), _) => synth_model(&name),
+        (None, None) => llorch_worker::demo::require_demo_model(),
+        (None, Some(p)) if p == "demo" => llorch_worker::demo::require_demo_model(),
+        (None, Some(p)) => PathBuf::from(p),
     };
     let device: Device = arg("--device")
         .unwrap_or_else(|| "cuda:0".into())
@@ -109,7 +145,7 @@ fn main() {
     );
     let cfg = EngineConfig {
         max_seqs: seqs,
-        max_ctx: (pre + 8).max(16 + steps + 8),
+        max_ctx: (pre + 8).max(16 + steps + 8).max(64),
         prefill_chunk: pre,
         max_step_tokens: pre.max(seqs * 16),
         ..EngineConfig::default()

@@ -16,8 +16,8 @@ mod rng;
 mod vocab;
 
 pub use model::{
-    Arch, RopeScaling, SynthConfig, TensorSpec, WeightFill, build, llama3_rope_factors, to_bytes,
-    write_file,
+    Arch, RopeScaling, SynthConfig, TILE_ROWS, TensorSpec, WeightFill, build, llama3_rope_factors,
+    to_bytes, write_file,
 };
 pub use rng::SynthRng;
 pub use vocab::{Vocab, VocabKind, gpt2_byte_chars, token_type};

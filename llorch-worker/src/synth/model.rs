@@ -70,7 +70,19 @@ pub enum WeightFill {
         /// Amplitude.
         scale: f32,
     },
+    /// Like `Random` for the first [`TILE_ROWS`] rows of each tensor, whose encoded
+    /// bytes then repeat: valid blocks at the speed of a copy, for benchmark-sized
+    /// models (a kernel's speed does not depend on the weights' values).
+    Tiled {
+        /// Seed of all tensors.
+        seed: u64,
+        /// Standard deviation of matrix weights.
+        std: f32,
+    },
 }
+
+/// Rows generated per tensor by [`WeightFill::Tiled`] before they repeat.
+pub const TILE_ROWS: u64 = 16;
 
 /// The shape, types and contents of a synthetic model.
 #[derive(Debug, Clone, PartialEq)]
@@ -420,10 +432,12 @@ fn fallback_type(ty: GgmlType, row: u64) -> GgmlType {
 fn fill_row(fill: WeightFill, kind: Kind, rng: &mut SynthRng, row: u64, out: &mut [f32]) {
     match (kind, fill) {
         (Kind::RopeFreqs, _) => {} // filled by `llama3_rope_factors`
-        (Kind::Norm, WeightFill::Random { std, .. }) => {
+        (Kind::Norm, WeightFill::Random { std, .. } | WeightFill::Tiled { std, .. }) => {
             out.iter_mut().for_each(|v| *v = 1.0 + rng.with_std(std))
         }
-        (_, WeightFill::Random { std, .. }) => out.iter_mut().for_each(|v| *v = rng.with_std(std)),
+        (_, WeightFill::Random { std, .. } | WeightFill::Tiled { std, .. }) => {
+            out.iter_mut().for_each(|v| *v = rng.with_std(std))
+        }
         (Kind::Norm, WeightFill::Pattern { .. }) => out.iter_mut().for_each(|v| *v = 1.0),
         (_, WeightFill::Pattern { scale }) => out.iter_mut().enumerate().for_each(|(j, v)| {
             let k = (row as usize * 7 + j * 13) % 17;
@@ -469,7 +483,7 @@ pub fn build(cfg: &SynthConfig) -> Result<GgufWriter<'static>, GgufError> {
     cfg.write_hparams(&mut w, n_vocab);
     vocab.write_metadata(&mut w);
     let seed = match cfg.fill {
-        WeightFill::Random { seed, .. } => seed,
+        WeightFill::Random { seed, .. } | WeightFill::Tiled { seed, .. } => seed,
         WeightFill::Pattern { .. } => 0,
     };
     for spec in cfg.tensor_specs(u64::from(n_vocab)) {
@@ -492,10 +506,27 @@ pub fn build(cfg: &SynthConfig) -> Result<GgufWriter<'static>, GgufError> {
             ty,
             move |out: &mut dyn Write| {
                 let mut row = vec![0f32; row_len as usize];
+                let tiled = matches!(fill, WeightFill::Tiled { .. });
+                let mut tile: Vec<u8> = Vec::new();
                 for r in 0..n_rows {
+                    if tiled && r >= TILE_ROWS {
+                        // Repeat the first rows' bytes, whole tiles at a time.
+                        let rb = tile.len() / TILE_ROWS as usize;
+                        let left = (n_rows - r) as usize;
+                        let mut done = 0;
+                        while done < left {
+                            let n = (left - done).min(TILE_ROWS as usize);
+                            out.write_all(&tile[..n * rb])?;
+                            done += n;
+                        }
+                        break;
+                    }
                     fill_row(fill, kind, &mut rng, r, &mut row);
                     let bytes = quantize_row(ty, &row).map_err(std::io::Error::other)?;
                     out.write_all(&bytes)?;
+                    if tiled {
+                        tile.extend_from_slice(&bytes);
+                    }
                 }
                 Ok(())
             },
