@@ -12,6 +12,7 @@ use llorch_worker::demo::require_demo_model;
 use serde_json::{Value, json};
 use support::{
     Daemon, SseReader, check_stream, client, metric, metrics, post_execute, run_job, wait_health,
+    wait_metrics,
 };
 
 const SLOTS: u64 = 8;
@@ -87,12 +88,14 @@ async fn gemma_daemon_end_to_end() {
     .await;
     eprintln!("gemma: disconnect → slot free in {:.1?}", t.elapsed());
     assert_eq!(h["kv_pages_free"], h["kv_pages_total"]);
-    let m = metrics(&c, &d).await;
+    let m = wait_metrics(&c, &d, Duration::from_secs(5), |m| {
+        metric(m, "worker_slots_free") == SLOTS as f64
+    })
+    .await;
     assert_eq!(
         metric(&m, "worker_requests_total{outcome=\"cancelled\"}"),
         1.0
     );
-    assert_eq!(metric(&m, "worker_slots_free"), SLOTS as f64);
 
     // --- Cancel twice, cancel unknown.
     let mut s = SseReader::new(post_execute(&c, &d, &long("job-cancel")).await);

@@ -280,6 +280,25 @@ pub fn metric(m: &BTreeMap<String, f64>, key: &str) -> f64 {
     m.get(key).copied().unwrap_or(0.0)
 }
 
+/// Polls /metrics until `pred` holds (or panics after `limit`): gauges are set by the
+/// runner after each step, so a scrape may trail /health by one publication.
+pub async fn wait_metrics(
+    c: &reqwest::Client,
+    d: &Daemon,
+    limit: Duration,
+    pred: impl Fn(&BTreeMap<String, f64>) -> bool,
+) -> BTreeMap<String, f64> {
+    let t = Instant::now();
+    loop {
+        let m = metrics(c, d).await;
+        if pred(&m) {
+            return m;
+        }
+        assert!(t.elapsed() < limit, "metrics never matched: {m:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls /health until `pred` holds (or panics after `limit`).
 pub async fn wait_health(
     c: &reqwest::Client,

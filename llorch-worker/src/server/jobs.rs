@@ -56,6 +56,11 @@ impl Ledger {
         true
     }
 
+    /// Whether a submission is live.
+    fn is_active(&self, serial: u64) -> bool {
+        self.active.contains_key(&serial)
+    }
+
     /// Whether `job` ended lately.
     pub(crate) fn ended_lately(&self, job: &JobId) -> bool {
         self.recent.iter().rev().any(|j| j == job)
@@ -120,13 +125,18 @@ impl JobSink {
             return;
         }
         self.ended = true;
-        if !self.ctx.ledger.lock().end(self.serial) {
+        // Count first, then leave the ledger, under its lock: whoever sees the job gone
+        // (health's `jobs_active`) also sees it counted.
+        let mut ledger = self.ctx.ledger.lock();
+        if !ledger.is_active(self.serial) {
             return; // never accepted: the engine refused the submission
         }
         let m = &self.ctx.metrics;
         m.request(outcome);
         let took = self.accepted.elapsed();
         m.inference_duration(took);
+        ledger.end(self.serial);
+        drop(ledger);
         let (decode_time_ms, stop_reason, error_code) = match terminal {
             Some(TaskEvent::End(e)) => (
                 e.decode_time_ms,
