@@ -1,0 +1,136 @@
+//! Paged attention: the per-row plan and the launcher.
+#![allow(unsafe_code)]
+
+use cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
+
+use super::*;
+use crate::error::Result;
+use crate::gpu::{Gpu, IndexBuf};
+use crate::kernels::Kernel;
+
+/// Where each query row's keys live: its position and its page table, checked
+/// against the cache's page count when set.
+#[derive(Debug, Default)]
+pub struct AttnPlan {
+    meta: IndexBuf,
+    pages: IndexBuf,
+    page_size: usize,
+    num_pages: usize,
+}
+
+impl AttnPlan {
+    /// Sets the rows: `rows[i] = (position, offset of the row's page table in
+    /// page_table)`; every position must be covered by its table.
+    pub fn set(
+        &mut self,
+        gpu: &Gpu,
+        rows: &[(u32, u32)],
+        page_table: &[u32],
+        page_size: usize,
+        num_pages: usize,
+    ) -> Result<()> {
+        shape("attention", page_size > 0, || "page size 0".into())?;
+        for &(pos, off) in rows {
+            let need = pos as usize / page_size + 1;
+            shape("attention", off as usize + need <= page_table.len(), || {
+                format!("position {pos} needs {need} pages from offset {off}")
+            })?;
+        }
+        let flat: Vec<u32> = rows.iter().flat_map(|&(p, o)| [p, o]).collect();
+        self.meta.set(gpu, &flat, i32::MAX as u32)?;
+        self.pages.set(
+            gpu,
+            page_table,
+            u32::try_from(num_pages).unwrap_or(u32::MAX),
+        )?;
+        self.page_size = page_size;
+        self.num_pages = num_pages;
+        Ok(())
+    }
+
+    /// Query rows.
+    pub fn rows(&self) -> usize {
+        self.meta.len() / 2
+    }
+
+    /// Makes room for `rows` rows and `pages` page-table entries (see [`IndexBuf::reserve`]).
+    pub fn reserve(&mut self, gpu: &Gpu, rows: usize, pages: usize) -> Result<()> {
+        self.meta.reserve(gpu, 2 * rows)?;
+        self.pages.reserve(gpu, pages)
+    }
+
+    /// Changes whenever a device buffer moves.
+    pub fn generation(&self) -> u64 {
+        self.meta.generation() + self.pages.generation()
+    }
+}
+
+/// Shape of one attention launch.
+#[derive(Debug, Clone, Copy)]
+pub struct AttnDims {
+    /// Query heads.
+    pub n_heads: usize,
+    /// Key/value heads.
+    pub n_kv_heads: usize,
+    /// Key head width.
+    pub head_dim: usize,
+    /// Value head width.
+    pub v_head_dim: usize,
+    /// Sliding window (tokens), if any.
+    pub window: Option<usize>,
+}
+
+impl Gpu {
+    /// Attention of every planned row and head over the paged cache of one layer
+    /// (`[page][slot][K heads | V heads]`, half precision).
+    pub fn attention(
+        &self,
+        q: &CudaView<'_, f32>,
+        cache: &CudaView<'_, u16>,
+        out: &mut CudaViewMut<'_, f32>,
+        plan: &AttnPlan,
+        dims: &AttnDims,
+    ) -> Result<()> {
+        let n = plan.rows();
+        let kv_width = dims.n_kv_heads * (dims.head_dim + dims.v_head_dim);
+        shape(
+            "attention",
+            dims.head_dim <= MAX_HEAD_DIM
+                && dims.v_head_dim <= MAX_HEAD_DIM
+                && dims.head_dim.is_multiple_of(2)
+                && dims.v_head_dim.is_multiple_of(2)
+                && dims.n_kv_heads > 0
+                && dims.n_heads.is_multiple_of(dims.n_kv_heads)
+                && q.len() >= n * dims.n_heads * dims.head_dim
+                && out.len() >= n * dims.n_heads * dims.v_head_dim
+                && cache.len() >= plan.num_pages * plan.page_size * kv_width,
+            || format!("bad shape {dims:?}"),
+        )?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, dims.n_heads), 128)?;
+        let args = [
+            int(dims.n_heads)?,
+            int(dims.n_kv_heads)?,
+            int(dims.head_dim)?,
+            int(dims.v_head_dim)?,
+            int(plan.page_size)?,
+            int(dims.window.unwrap_or(0))?,
+        ];
+        let mut b = self.stream.launch_builder(self.func(Kernel::Attention));
+        b.arg(q)
+            .arg(cache)
+            .arg(out)
+            .arg(plan.meta.device()?)
+            .arg(plan.pages.device()?);
+        for a in &args {
+            b.arg(a);
+        }
+        // SAFETY: each row's positions are covered by its page table and page ids are
+        // below the cache's page count (checked when the plan was set); head widths
+        // fit the kernel's shared buffers; q and out sizes checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+}

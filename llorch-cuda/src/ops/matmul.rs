@@ -1,0 +1,136 @@
+//! Launchers of the matrix products and embedding rows.
+#![allow(unsafe_code)]
+
+use cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
+
+use super::*;
+use crate::error::Result;
+use crate::gpu::{Gpu, IndexBuf};
+use crate::kernels::{Kernel, QFormat};
+
+impl Gpu {
+    /// `y[t][j] = Σ_k w[j][k] · x[t][k]` for `ntok` rows of `x` and `rows` rows of `w`
+    /// (GGUF blocks of `fmt`, `cols` values each). Batch-invariant.
+    #[allow(clippy::too_many_arguments)]
+    pub fn qmm(
+        &self,
+        fmt: QFormat,
+        w: &CudaView<'_, u8>,
+        rows: usize,
+        cols: usize,
+        x: &CudaView<'_, f32>,
+        ntok: usize,
+        y: &mut CudaViewMut<'_, f32>,
+    ) -> Result<()> {
+        let rb = fmt.row_bytes(cols);
+        shape("qmm", rb.is_some(), || format!("{cols} columns in {fmt:?}"))?;
+        let rb = rb.unwrap_or(0);
+        shape("qmm", w.len() >= rows * rb, || {
+            format!("{} weight bytes for {rows} rows of {rb}", w.len())
+        })?;
+        shape("qmm", x.len() >= ntok * cols, || {
+            format!("{} inputs for {ntok} rows of {cols}", x.len())
+        })?;
+        shape("qmm", y.len() >= ntok * rows, || {
+            format!("{} outputs for {ntok} × {rows}", y.len())
+        })?;
+        if rows == 0 || ntok == 0 {
+            return Ok(());
+        }
+        // Tensor cores for every matrix but the tall output projection, which only ever
+        // sees a few rows per sequence (the choice depends on the matrix alone).
+        if self.tensor_cores() && rows < QMM_TALL {
+            return self.qmm_tc(fmt, w, rows, cols, x, ntok, y);
+        }
+        // Warps sharing a row from the matrix's shape alone (batch invariance): four
+        // for long rows, one for short. Rows per warp group from the step: one for
+        // decode-sized steps (more blocks), four for larger ones (inputs reused).
+        let split: u8 = if cols > QMM_SHORT_ROW { 4 } else { 1 };
+        let group_rows: u8 = if ntok <= QMM_TT { 1 } else { 4 };
+        let rows_per_block = usize::from(group_rows) * QMM_WARPS / usize::from(split);
+        // One dimension, token tiles fastest (see matmul.cu).
+        let blocks = ntok.div_ceil(QMM_TT) * rows.div_ceil(rows_per_block);
+        let c = cfg((blocks, 1), QMM_WARPS * 32)?;
+        let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
+        let f = self.func(Kernel::Qmm {
+            fmt,
+            split,
+            rows: group_rows,
+        });
+        let mut b = self.stream.launch_builder(f);
+        b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
+        // SAFETY: the kernel reads `rows * row_bytes` weight bytes, `ntok * cols`
+        // inputs and writes `ntok * rows` outputs, all checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// [`Gpu::qmm`] on tensor cores (half-precision operands, f32 sums); checked by the caller.
+    #[allow(clippy::too_many_arguments)]
+    fn qmm_tc(
+        &self,
+        fmt: QFormat,
+        w: &CudaView<'_, u8>,
+        rows: usize,
+        cols: usize,
+        x: &CudaView<'_, f32>,
+        ntok: usize,
+        y: &mut CudaViewMut<'_, f32>,
+    ) -> Result<()> {
+        shape("qmm", cols.is_multiple_of(32), || {
+            format!("{cols} columns, not whole 32s")
+        })?;
+        // Tokens per block from the step: it changes no sum.
+        let tile: u8 = if ntok <= 16 { 8 } else { 64 };
+        let blocks = ntok.div_ceil(usize::from(tile)) * rows.div_ceil(16);
+        let c = cfg((blocks, 1), TC_WARPS * 32)?;
+        let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
+        let mut b = self
+            .stream
+            .launch_builder(self.func(Kernel::QmmTc { fmt, tile }));
+        b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
+        // SAFETY: as for `qmm` (sizes checked there): the kernel reads `rows * row_bytes`
+        // weight bytes and `ntok * cols` inputs and writes `ntok * rows` outputs.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// `x[i] = table[tokens[i]] · scale` (`d` values per row, table of `vocab` rows).
+    #[allow(clippy::too_many_arguments)]
+    pub fn embed(
+        &self,
+        fmt: QFormat,
+        table: &CudaView<'_, u8>,
+        vocab: usize,
+        d: usize,
+        tokens: &IndexBuf,
+        scale: f32,
+        x: &mut CudaViewMut<'_, f32>,
+    ) -> Result<()> {
+        let rb = fmt.row_bytes(d);
+        shape("embed", rb.is_some(), || format!("{d} columns in {fmt:?}"))?;
+        shape("embed", table.len() >= vocab * rb.unwrap_or(0), || {
+            "table too short".into()
+        })?;
+        shape("embed", tokens.bound() as usize <= vocab, || {
+            format!("token bound {} over {vocab}", tokens.bound())
+        })?;
+        let n = tokens.len();
+        shape("embed", x.len() >= n * d, || "output too short".into())?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = cfg((n, 1), 128)?;
+        let d = int(d)?;
+        let mut b = self.stream.launch_builder(self.func(Kernel::Embed(fmt)));
+        b.arg(table)
+            .arg(&d)
+            .arg(tokens.device()?)
+            .arg(&scale)
+            .arg(x);
+        // SAFETY: token ids are below `vocab` (IndexBuf bound), rows and output sizes
+        // checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+}
