@@ -29,6 +29,8 @@ pub struct GenerateArgs {
     pub model: PathBuf,
     /// Where to run it.
     pub device: Device,
+    /// GPU matrix kernels.
+    pub matmul: llorch_worker::cuda::MatmulPath,
     /// Prompt text.
     pub prompt: String,
     /// Sampling and length.
@@ -84,7 +86,7 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
         max_ctx,
         ..EngineConfig::default()
     };
-    let mut engine = model.into_engine(args.device, engine_cfg)?;
+    let mut engine = model.into_engine_on(args.device, args.matmul, engine_cfg)?;
     let seed_fallback = mix64(std::process::id() as u64 ^ prompt.len() as u64);
     let req = SeqRequest {
         job_id: JobId::mint(),

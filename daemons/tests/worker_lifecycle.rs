@@ -254,4 +254,13 @@ async fn start_failures_call_back_and_exit_with_the_code() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
+    let out = Command::new(env!("CARGO_BIN_EXE_worker-orcd"))
+        .args(["--worker-id", "w", "--port", "0", "--model", "x"])
+        .args(["--device", "cuda:0", "--matmul", "int4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("tensor-cores, f32"), "{err}");
 }

@@ -9,6 +9,7 @@ use llorch_core::wire::task::GenerationParams;
 use llorch_core::{Device, ErrorCode, ModelRef};
 use llorch_daemons::tokenize::{self, load_tokenizer};
 use llorch_daemons::{fail, generate, inspect, parse_args};
+use llorch_worker::cuda::MatmulPath;
 
 /// llama-orch: serve GGUF models on NVIDIA GPUs, from one box to a fleet.
 #[derive(Parser)]
@@ -48,6 +49,9 @@ enum Command {
         /// Device: `cpu` or `cuda:N`.
         #[arg(long, default_value = "cpu")]
         device: Device,
+        /// GPU matrix kernels: `tensor-cores` or `f32` (lower latency for one stream).
+        #[arg(long, default_value = "tensor-cores")]
+        matmul: MatmulPath,
         /// The prompt (special-token text such as `<start_of_turn>` is parsed).
         #[arg(long, allow_hyphen_values = true)]
         prompt: String,
@@ -168,6 +172,7 @@ fn main() -> ExitCode {
         Command::Generate {
             model,
             device,
+            matmul,
             prompt,
             max_tokens,
             temperature,
@@ -188,6 +193,7 @@ fn main() -> ExitCode {
                 generate::generate(&generate::GenerateArgs {
                     model,
                     device,
+                    matmul,
                     prompt,
                     params,
                     json,

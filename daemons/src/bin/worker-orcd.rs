@@ -16,6 +16,7 @@ use clap::Parser;
 use llorch_core::{Device, WorkerId};
 use llorch_daemons::worker::{exit_code, init_logging};
 use llorch_daemons::{fail, parse_args};
+use llorch_worker::cuda::MatmulPath;
 use llorch_worker::server::callback::CallbackTarget;
 use llorch_worker::server::daemon::{self, DaemonConfig};
 
@@ -38,6 +39,10 @@ struct Args {
     /// Device: `cpu` or `cuda:N` (`--gpu-device` is the SPEC's name for it).
     #[arg(long, alias = "gpu-device", default_value = "cpu")]
     device: Device,
+    /// GPU matrix kernels: `tensor-cores` (fastest for prompts and batches) or `f32`
+    /// (lowest latency for one stream on small models).
+    #[arg(long, default_value = "tensor-cores")]
+    matmul: MatmulPath,
     /// Port to serve on (0: any free port; the bound address is logged).
     #[arg(long)]
     port: u16,
@@ -92,6 +97,7 @@ fn main() -> ExitCode {
     init_logging();
     let mut cfg = DaemonConfig::new(args.worker_id, args.model, args.device, args.port);
     cfg.model_ref = args.model_ref;
+    cfg.matmul = args.matmul;
     cfg.bind = args.bind;
     cfg.advertise_uri = args.advertise_uri;
     cfg.callback = callback;

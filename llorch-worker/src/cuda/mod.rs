@@ -8,3 +8,34 @@ mod pass;
 mod weights;
 
 pub use backend::{CudaBackend, CudaOptions};
+
+/// Which kernels multiply matrices on a GPU. Fixed for the life of a loaded model: the
+/// two give different bits (each is batch-invariant on its own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MatmulPath {
+    /// Tensor cores: half-precision operands, f32 sums (fastest for prompts and batches).
+    #[default]
+    TensorCores,
+    /// f32 lanes: f32 operands and sums (lowest latency for one stream on small models).
+    F32Lanes,
+}
+
+impl std::str::FromStr for MatmulPath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tensor-cores" => Ok(Self::TensorCores),
+            "f32" => Ok(Self::F32Lanes),
+            other => Err(format!("unknown matmul path {other:?} (tensor-cores, f32)")),
+        }
+    }
+}
+
+impl std::fmt::Display for MatmulPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TensorCores => "tensor-cores",
+            Self::F32Lanes => "f32",
+        })
+    }
+}

@@ -8,7 +8,7 @@ use llorch_cuda::CudaError;
 
 use super::{ModelConfig, Weights};
 use crate::cpu::CpuBackend;
-use crate::cuda::{CudaBackend, CudaOptions};
+use crate::cuda::{CudaBackend, CudaOptions, MatmulPath};
 use crate::engine::{Engine, EngineConfig};
 use crate::gguf::GgufFile;
 use crate::tokenizer::Tokenizer;
@@ -99,6 +99,17 @@ impl LoadedModel {
         kv_tokens: usize,
         max_step_tokens: usize,
     ) -> Result<(CudaBackend, Arc<Tokenizer>), Error> {
+        self.into_cuda_backend_on(ordinal, kv_tokens, max_step_tokens, MatmulPath::default())
+    }
+
+    /// [`LoadedModel::into_cuda_backend`] with the matrix kernels of `path`.
+    pub fn into_cuda_backend_on(
+        self,
+        ordinal: usize,
+        kv_tokens: usize,
+        max_step_tokens: usize,
+        path: MatmulPath,
+    ) -> Result<(CudaBackend, Arc<Tokenizer>), Error> {
         self.into_cuda_backend_with(&CudaOptions {
             ordinal,
             num_pages: kv_tokens.div_ceil(PAGE_SIZE).max(1),
@@ -106,7 +117,7 @@ impl LoadedModel {
             max_step_tokens,
             max_logit_rows: 64,
             kernel_cache: Some(crate::demo::kernel_cache_dir()),
-            tensor_cores: true,
+            tensor_cores: path == MatmulPath::TensorCores,
         })
     }
 
@@ -121,6 +132,16 @@ impl LoadedModel {
 
     /// An engine on `device` whose KV cache holds `max_seqs` sequences of `max_ctx` tokens.
     pub fn into_engine(self, device: Device, cfg: EngineConfig) -> Result<Engine, Error> {
+        self.into_engine_on(device, MatmulPath::default(), cfg)
+    }
+
+    /// [`LoadedModel::into_engine`] with the GPU matrix kernels of `path` (ignored on the CPU).
+    pub fn into_engine_on(
+        self,
+        device: Device,
+        path: MatmulPath,
+        cfg: EngineConfig,
+    ) -> Result<Engine, Error> {
         match device {
             Device::Cpu => Ok(self.into_cpu_engine(cfg)),
             Device::Cuda(gpu) => {
@@ -128,7 +149,7 @@ impl LoadedModel {
                 let cfg = EngineConfig { max_ctx, ..cfg };
                 let kv = cfg.max_seqs * max_ctx.next_multiple_of(PAGE_SIZE);
                 let step = cfg.max_step_tokens.max(cfg.max_seqs);
-                let (backend, tok) = self.into_cuda_backend(gpu.0 as usize, kv, step)?;
+                let (backend, tok) = self.into_cuda_backend_on(gpu.0 as usize, kv, step, path)?;
                 Ok(Engine::new(Box::new(backend), tok, cfg))
             }
         }

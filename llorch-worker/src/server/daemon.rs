@@ -41,6 +41,8 @@ pub struct DaemonConfig {
     pub model_ref: Option<String>,
     /// The device.
     pub device: Device,
+    /// GPU matrix kernels (ignored on the CPU).
+    pub matmul: crate::cuda::MatmulPath,
     /// Address to listen on.
     pub bind: IpAddr,
     /// Port to listen on (0: any free port; the bound address is logged).
@@ -70,6 +72,7 @@ impl DaemonConfig {
             model,
             model_ref: None,
             device,
+            matmul: crate::cuda::MatmulPath::default(),
             bind: IpAddr::from([127, 0, 0, 1]),
             port,
             advertise_uri: None,
@@ -153,11 +156,12 @@ async fn start(cfg: &DaemonConfig) -> Result<Started, Error> {
         stall_timeout: cfg.stall_timeout,
         ..EngineConfig::default()
     };
-    let device = cfg.device;
+    let (device, matmul) = (cfg.device, cfg.matmul);
     // Opening a GPU compiles kernels and copies weights: off the async threads.
-    let engine = tokio::task::spawn_blocking(move || model.into_engine(device, engine_cfg))
-        .await
-        .map_err(|e| Error::new(ErrorCode::Internal, format!("engine start: {e}")))??;
+    let engine =
+        tokio::task::spawn_blocking(move || model.into_engine_on(device, matmul, engine_cfg))
+            .await
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("engine start: {e}")))??;
     let model_ref = cfg.model_ref.clone().unwrap_or_else(|| {
         let abs = std::fs::canonicalize(&cfg.model).unwrap_or_else(|_| cfg.model.clone());
         format!("file:{}", abs.display())
