@@ -1,1 +1,3 @@
 //! Benchmarks of llama-orch. Run `cargo bench -p llorch-benches`; reports live in `benches/reports/`.
+
+pub mod engine_load;

@@ -7,52 +7,10 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
 
-use llorch_core::JobId;
-use llorch_worker::engine::{Engine, EngineConfig, SeqRequest, VecSink};
+use llorch_benches::engine_load::{arg, drain, prompt, request};
+use llorch_worker::engine::{Engine, EngineConfig, VecSink};
 use llorch_worker::model::load::load;
-use llorch_worker::sampling::SamplingParams;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn request(i: usize, prompt: Vec<u32>, max_tokens: u32) -> SeqRequest {
-    SeqRequest {
-        job_id: JobId::new(format!("bench-{i}")).unwrap(),
-        prompt,
-        max_tokens,
-        params: SamplingParams {
-            seed: i as u64,
-            temperature: 0.8,
-            top_k: 40,
-            ..SamplingParams::default()
-        },
-        stop: vec![],
-        ignore_eos: true,
-    }
-}
-
-fn prompt(len: usize, salt: usize, vocab: usize) -> Vec<u32> {
-    let mut p = vec![2u32];
-    p.extend((1..len).map(|k| (1000 + (k * 7919 + salt * 104_729) % (vocab - 2000)) as u32));
-    p
-}
-
-/// Steps until no work is left; returns (steps, seconds).
-fn drain(e: &mut Engine) -> (usize, f64) {
-    let t = Instant::now();
-    let mut n = 0;
-    while e.has_work() {
-        e.step().unwrap();
-        n += 1;
-    }
-    (n, t.elapsed().as_secs_f64())
-}
 
 fn rss_mib() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

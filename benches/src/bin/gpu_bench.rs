@@ -11,54 +11,17 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use llorch_core::{Device, JobId};
+use llorch_benches::engine_load::{arg, drain, prompt, request};
+use llorch_core::Device;
 use llorch_worker::backend::StepTiming;
 use llorch_worker::cuda::CudaOptions;
-use llorch_worker::engine::{Engine, EngineConfig, SeqRequest, VecSink};
+use llorch_worker::engine::{Engine, EngineConfig, VecSink};
 use llorch_worker::model::load::{PAGE_SIZE, load};
 use llorch_worker::quant::GgmlType;
-use llorch_worker::sampling::SamplingParams;
 use llorch_worker::synth::{SynthConfig, WeightFill, write_file};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 fn num(name: &str, default: usize) -> usize {
     arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn request(i: usize, prompt: Vec<u32>, max_tokens: u32) -> SeqRequest {
-    SeqRequest {
-        job_id: JobId::new(format!("bench-{i}")).unwrap(),
-        prompt,
-        max_tokens,
-        params: SamplingParams {
-            seed: i as u64,
-            temperature: 0.8,
-            top_k: 40,
-            ..SamplingParams::default()
-        },
-        stop: vec![],
-        ignore_eos: true,
-    }
-}
-
-fn prompt(len: usize, salt: usize, vocab: usize) -> Vec<u32> {
-    let mut p = vec![2u32];
-    p.extend((1..len).map(|k| (1000 + (k * 7919 + salt * 104_729) % (vocab - 2000)) as u32));
-    p
-}
-
-fn drain(e: &mut Engine) -> f64 {
-    let t = Instant::now();
-    while e.has_work() {
-        e.step().unwrap();
-    }
-    t.elapsed().as_secs_f64()
 }
 
 /// Per-step milliseconds of each phase since `before`, when the backend measures them.
@@ -91,7 +54,7 @@ fn decode(e: &mut Engine, n: usize, steps: u32, salt: usize) -> f64 {
     }
     e.step().unwrap(); // every prompt and its first token
     let before = e.backend().timing();
-    let tps = (n as f64 * f64::from(steps)) / drain(e);
+    let tps = (n as f64 * f64::from(steps)) / drain(e).1;
     println!("decode {n}: {}", phases(e, before));
     tps
 }
@@ -187,7 +150,7 @@ fn main() {
             Box::new(VecSink::default()),
         )
         .unwrap();
-        prefill = prefill.min(drain(&mut e));
+        prefill = prefill.min(drain(&mut e).1);
     }
     println!("prefill {pre}: {}", phases(&e, before));
     let d1 = decode(&mut e, 1, steps as u32, 100);

@@ -63,3 +63,15 @@ fn int(v: usize) -> Result<i32> {
 
 /// Null for an absent optional pointer argument.
 const NULL: u64 = 0;
+
+/// Pushes `w`, or a null pointer when absent (kernels skip null optional inputs).
+fn opt_arg<'a>(
+    b: &mut cudarc::driver::LaunchArgs<'a>,
+    w: Option<&'a cudarc::driver::CudaView<'_, f32>>,
+) {
+    use cudarc::driver::PushKernelArg;
+    match w {
+        Some(w) => b.arg(w),
+        None => b.arg(&NULL),
+    };
+}

@@ -86,10 +86,7 @@ impl Gpu {
         let width = int(width)?;
         let mut b = self.stream.launch_builder(self.func(Kernel::AddNormed));
         b.arg(x).arg(o);
-        match w {
-            Some(w) => b.arg(w),
-            None => b.arg(&NULL),
-        };
+        opt_arg(&mut b, w);
         b.arg(&width).arg(&eps);
         // SAFETY: sizes checked above; a null norm is handled by the kernel.
         unsafe { b.launch(c) }?;
@@ -126,10 +123,7 @@ impl Gpu {
         let width = int(width)?;
         let mut b = self.stream.launch_builder(self.func(Kernel::AddNormRms));
         b.arg(x).arg(o);
-        match w {
-            Some(w) => b.arg(w),
-            None => b.arg(&NULL),
-        };
+        opt_arg(&mut b, w);
         b.arg(next_w).arg(h).arg(&width).arg(&eps);
         // SAFETY: sizes checked above; a null first norm is handled by the kernel.
         unsafe { b.launch(c) }?;
@@ -191,10 +185,7 @@ impl Gpu {
             b.arg(d);
         }
         for w in [op.q_norm, op.k_norm] {
-            match w {
-                Some(w) => b.arg(w),
-                None => b.arg(&NULL),
-            };
+            opt_arg(&mut b, w);
         }
         b.arg(&op.eps)
             .arg(op.inv_freq)

@@ -42,29 +42,32 @@ pub enum WeightFormat {
 }
 
 impl WeightFormat {
+    /// The same encoding as the GPU kernels name it (one table of block sizes for both).
+    pub fn device(self) -> llorch_cuda::QFormat {
+        use llorch_cuda::QFormat as D;
+        match self {
+            Self::F32 => D::F32,
+            Self::F16 => D::F16,
+            Self::Bf16 => D::Bf16,
+            Self::Q8_0 => D::Q8_0,
+            Self::Q4_0 => D::Q4_0,
+            Self::Q4_1 => D::Q4_1,
+            Self::Q5_0 => D::Q5_0,
+            Self::Q5_1 => D::Q5_1,
+            Self::Q4K => D::Q4K,
+            Self::Q5K => D::Q5K,
+            Self::Q6K => D::Q6K,
+        }
+    }
+
     /// Values per block.
     pub fn block_elems(self) -> usize {
-        match self {
-            Self::F32 | Self::F16 | Self::Bf16 => 1,
-            Self::Q8_0 | Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q5_1 => 32,
-            Self::Q4K | Self::Q5K | Self::Q6K => 256,
-        }
+        self.device().block_elems()
     }
 
     /// Bytes per block.
     pub fn block_bytes(self) -> usize {
-        match self {
-            Self::F32 => 4,
-            Self::F16 | Self::Bf16 => 2,
-            Self::Q8_0 => 34,
-            Self::Q4_0 => 18,
-            Self::Q4_1 => 20,
-            Self::Q5_0 => 22,
-            Self::Q5_1 => 24,
-            Self::Q4K => 144,
-            Self::Q5K => 176,
-            Self::Q6K => 210,
-        }
+        self.device().block_bytes()
     }
 
     /// Bytes of one row of `cols` values (`cols` a multiple of the block size).

@@ -271,10 +271,12 @@ impl ComputeBackend for CudaBackend {
         let start = self.gpu.mark().map_err(dev)?;
         self.run(n, wanted, k).map_err(dev)?;
         let end = self.gpu.mark().map_err(dev)?;
-        self.collect(batch, k).map_err(dev)?;
+        // Which sequences draw from the candidates, decided once per step.
+        let tops: Vec<bool> = batch.iter().map(|sq| self.draws_from_top(sq, k)).collect();
+        self.collect(batch, k, &tops).map_err(dev)?;
         let device_ms = end.ms_since(&start).map_err(dev)?;
         let t2 = std::time::Instant::now();
-        self.finish(batch, k, out);
+        self.finish(batch, k, &tops, out);
         let t = &mut self.timing;
         t.steps += 1;
         t.prepare_s += (t1 - t0).as_secs_f64();
@@ -357,9 +359,8 @@ impl CudaBackend {
 
     /// Copies back what the draws and the callers need: the candidates of the rows
     /// drawn from them, and whole rows only for the others.
-    fn collect(&mut self, batch: &[SeqStep<'_>], k: usize) -> Result<(), CudaError> {
+    fn collect(&mut self, batch: &[SeqStep<'_>], k: usize, tops: &[bool]) -> Result<(), CudaError> {
         let wanted: usize = batch.iter().map(logit_rows).sum();
-        let tops: Vec<bool> = batch.iter().map(|sq| self.draws_from_top(sq, k)).collect();
         let (g, s, h, vocab) = (&self.gpu, &self.s, &mut self.host, self.vocab);
         if k > 0 {
             h.vals.resize(wanted * k, 0.0);
@@ -371,7 +372,7 @@ impl CudaBackend {
         }
         h.full.clear();
         let mut row = 0;
-        for (sq, top) in batch.iter().zip(tops) {
+        for (sq, &top) in batch.iter().zip(tops) {
             let n = logit_rows(sq);
             if n > 0 && !top {
                 let at = h.full.len();
@@ -385,15 +386,14 @@ impl CudaBackend {
     }
 
     /// Draws and outputs, sequences in parallel (they are independent).
-    fn finish(&self, batch: &[SeqStep<'_>], k: usize, out: &mut Vec<SeqOutput>) {
+    fn finish(&self, batch: &[SeqStep<'_>], k: usize, tops: &[bool], out: &mut Vec<SeqOutput>) {
         let vocab = self.vocab;
         let h = &self.host;
         // Each sequence's first logit row and first value in `full`.
         let mut at = Vec::with_capacity(batch.len());
         let (mut row, mut full) = (0, 0);
-        for sq in batch {
+        for (sq, &top) in batch.iter().zip(tops) {
             let n = logit_rows(sq);
-            let top = self.draws_from_top(sq, k);
             at.push((row, full, top));
             row += n;
             if !top {

@@ -2,25 +2,7 @@
 
 use llorch_cuda::{CudaSlice, CudaView, Gpu, QFormat};
 
-use crate::cpu::qdot::WeightFormat;
 use crate::model::{Matrix, Weights};
-
-/// The device format of a GGUF weight format (every CPU format has one).
-pub(crate) fn qformat(f: WeightFormat) -> QFormat {
-    match f {
-        WeightFormat::F32 => QFormat::F32,
-        WeightFormat::F16 => QFormat::F16,
-        WeightFormat::Bf16 => QFormat::Bf16,
-        WeightFormat::Q8_0 => QFormat::Q8_0,
-        WeightFormat::Q4_0 => QFormat::Q4_0,
-        WeightFormat::Q4_1 => QFormat::Q4_1,
-        WeightFormat::Q5_0 => QFormat::Q5_0,
-        WeightFormat::Q5_1 => QFormat::Q5_1,
-        WeightFormat::Q4K => QFormat::Q4K,
-        WeightFormat::Q5K => QFormat::Q5K,
-        WeightFormat::Q6K => QFormat::Q6K,
-    }
-}
 
 /// A matrix inside the device's weight buffer.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +70,7 @@ impl Layout {
         self.bytes.push((off, m.range.clone()));
         self.byte_len = off + len;
         DMatrix {
-            fmt: qformat(m.fmt),
+            fmt: m.fmt.device(),
             rows: m.rows,
             cols: m.cols,
             off,
