@@ -210,14 +210,15 @@ fn cuda_gemma_teacher_forced_matches_the_reference() {
     let (mut backend, _) = load(&path).unwrap().into_cuda_backend(0, 512, 512).unwrap();
     let a = common::reference::compare(&mut backend);
     assert!(a.clear >= 300);
-    // The bar: every clear step agrees, mean below 0.03.
+    // The mean bar (0.03); clear-step flips at the fixture's own noise level
+    // (an exact f32 forward pass has 3, see tests/gemma_reference.rs).
     eprintln!("cuda: {} disagreements on clear steps", a.clear - a.agree);
     assert!(
-        a.clear - a.agree <= 4,
+        a.clear - a.agree <= 3,
         "top-1 disagrees on {} clear steps",
         a.clear - a.agree
     );
-    assert!(a.mean < 0.035, "mean |Δ logprob| = {}", a.mean);
+    assert!(a.mean < 0.03, "mean |Δ logprob| = {}", a.mean);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Eight-lane integer dot products of 32-value pieces, accumulated in eight float lanes.
 //!
+//! Activations come as `i8` ([`Lanes::dot_madd`]) or `i16` ([`Lanes::dot16`]).
+//!
 //! Lane `l` of a piece is the exact integer `Σ u[4l..4l+4] · x[4l..4l+4]`; it is
 //! scaled and added to float lane `l` with one fused multiply-add. The AVX2
 //! implementation computes the same integers with `maddubs`/`madd`, the VNNI one
@@ -35,6 +37,14 @@ pub trait Lanes {
     /// `acc[l] + s · Σ u[4l..4l+4] · x[4l..4l+4]` with `s = s0` for lanes 0-3 and `s1`
     /// for lanes 4-7 (exact integers).
     fn dot_madd(acc: Self::Ints, u: Self::Piece, x: &[i8], s0: i32, s1: i32) -> Self::Ints;
+    /// A piece widened to 16 bits with its scales applied (`u[i] · s0` for `i < 16`,
+    /// `u[i] · s1` above; every format's products fit: |u · s| ≤ 4096).
+    type Wide: Copy;
+    /// Widens `u` and applies the half scales.
+    fn widen(u: Self::Piece, s0: i32, s1: i32) -> Self::Wide;
+    /// `acc[l] + Σ w[i] · x[i]` over `i ∈ {2l, 2l+1, 16+2l, 17+2l}` (exact integers;
+    /// `x` holds at least 32 values).
+    fn dot16(acc: Self::Ints, w: Self::Wide, x: &[i16]) -> Self::Ints;
     /// `acc[l] = fma(f, p[l] as f32, acc[l])`.
     fn add_scaled(acc: &mut Self::Acc, f: f32, p: Self::Ints);
     /// `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))`.
@@ -126,6 +136,24 @@ impl Lanes for Portable {
                 .map(|(&a, &b)| i32::from(a) * i32::from(b))
                 .sum();
             *a += p * if l < 4 { s0 } else { s1 };
+        }
+        acc
+    }
+
+    type Wide = [i16; 32];
+
+    #[inline(always)]
+    fn widen(u: [i8; 32], s0: i32, s1: i32) -> [i16; 32] {
+        std::array::from_fn(|i| (i32::from(u[i]) * if i < 16 { s0 } else { s1 }) as i16)
+    }
+
+    #[inline(always)]
+    fn dot16(mut acc: [i32; 8], w: [i16; 32], x: &[i16]) -> [i32; 8] {
+        let x = &x[..32];
+        for (l, a) in acc.iter_mut().enumerate() {
+            for i in [2 * l, 2 * l + 1, 16 + 2 * l, 17 + 2 * l] {
+                *a += i32::from(w[i]) * i32::from(x[i]);
+            }
         }
         acc
     }
@@ -279,6 +307,39 @@ impl Lanes for Avx2 {
         }
     }
 
+    type Wide = (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i);
+
+    #[inline(always)]
+    fn widen(u: Self::Piece, s0: i32, s1: i32) -> Self::Wide {
+        use std::arch::x86_64::*;
+        // SAFETY: AVX2 is present (the type's contract).
+        unsafe {
+            let lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(u));
+            let hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(u));
+            if s0 == 1 && s1 == 1 {
+                (lo, hi)
+            } else {
+                (
+                    _mm256_mullo_epi16(lo, _mm256_set1_epi16(s0 as i16)),
+                    _mm256_mullo_epi16(hi, _mm256_set1_epi16(s1 as i16)),
+                )
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn dot16(acc: Self::Ints, w: Self::Wide, x: &[i16]) -> Self::Ints {
+        use std::arch::x86_64::*;
+        assert!(x.len() >= 32);
+        // SAFETY: AVX2 is present; 32 values of `x` are readable (checked above).
+        unsafe {
+            let x0 = _mm256_loadu_si256(x.as_ptr().cast());
+            let x1 = _mm256_loadu_si256(x.as_ptr().add(16).cast());
+            let p = _mm256_add_epi32(_mm256_madd_epi16(w.0, x0), _mm256_madd_epi16(w.1, x1));
+            _mm256_add_epi32(acc, p)
+        }
+    }
+
     #[inline(always)]
     fn add_scaled(acc: &mut Self::Acc, f: f32, p: Self::Ints) {
         use std::arch::x86_64::*;
@@ -403,6 +464,27 @@ impl Lanes for Vnni {
             let (ax, sy) = unsigned_signed(uv, x);
             let p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
             scale_add(acc, p, s0, s1)
+        }
+    }
+
+    type Wide = <Avx2 as Lanes>::Wide;
+
+    #[inline(always)]
+    fn widen(u: Self::Piece, s0: i32, s1: i32) -> Self::Wide {
+        Avx2::widen(u, s0, s1)
+    }
+
+    #[inline(always)]
+    fn dot16(acc: Self::Ints, w: Self::Wide, x: &[i16]) -> Self::Ints {
+        use std::arch::x86_64::*;
+        assert!(x.len() >= 32);
+        // SAFETY: AVX-512 VNNI/VL and AVX2 are present (the type's contract); 32 values
+        // of `x` are readable (checked above). `vpdpwssd` does not saturate: the same
+        // exact sums as `Avx2::dot16`.
+        unsafe {
+            let x0 = _mm256_loadu_si256(x.as_ptr().cast());
+            let x1 = _mm256_loadu_si256(x.as_ptr().add(16).cast());
+            _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(acc, w.0, x0), w.1, x1)
         }
     }
 

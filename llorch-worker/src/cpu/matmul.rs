@@ -7,6 +7,7 @@
 use rayon::prelude::*;
 
 use super::qdot::{QuantRow, WeightFormat, dot_row_f, dot_rows_q};
+use super::qdot16::{ActFormat, QuantRow16, dot_rows_q16};
 use super::simd;
 
 /// A weight matrix in its GGUF encoding: `rows` output features of `cols` inputs each.
@@ -38,12 +39,14 @@ pub struct Activations {
     pub cols: usize,
     /// `rows * cols` floats.
     pub f: Vec<f32>,
-    /// The same rows quantized per 32 values (filled on demand).
+    /// The same rows quantized to `i8` per 32 values (filled on demand).
     pub q: Vec<QuantRow>,
-    /// The same rows quantized per 256 values for k-quant weights (filled on demand).
-    pub qk: Vec<QuantRow>,
-    quantized: bool,
-    quantized_k: bool,
+    /// The same rows quantized to `i16` per 32 values (filled on demand).
+    pub q16: Vec<QuantRow16>,
+    /// The same rows quantized to `i16` per 256 values for k-quant weights (filled on demand).
+    pub q16k: Vec<QuantRow16>,
+    /// Which quantized forms are up to date.
+    done: [bool; 3],
 }
 
 impl Activations {
@@ -52,8 +55,7 @@ impl Activations {
         self.cols = cols;
         self.f.clear();
         self.f.extend_from_slice(x);
-        self.quantized = false;
-        self.quantized_k = false;
+        self.done = [false; 3];
     }
 
     /// Number of rows.
@@ -61,30 +63,40 @@ impl Activations {
         self.f.len().checked_div(self.cols).unwrap_or(0)
     }
 
-    /// Quantizes the rows as `fmt`'s products need; returns the quantized rows.
-    fn quantized_for(&mut self, fmt: WeightFormat) -> &[QuantRow] {
-        let rows = self.rows();
+    /// Quantizes the rows as `fmt`'s products need (once per loaded activations).
+    fn quantize_for(&mut self, fmt: WeightFormat) {
         let cols = self.cols;
-        let k = fmt.uses_k_activations();
-        let (done, q) = if k {
-            (&mut self.quantized_k, &mut self.qk)
-        } else {
-            (&mut self.quantized, &mut self.q)
+        let rows = self.rows();
+        let (slot, f) = match fmt.activations() {
+            ActFormat::F32 => return,
+            ActFormat::I8 => (0, &self.f),
+            ActFormat::I16x32 => (1, &self.f),
+            ActFormat::I16x256 => (2, &self.f),
         };
-        if !*done {
-            q.resize_with(rows, QuantRow::default);
-            q.par_iter_mut()
-                .zip(self.f.par_chunks(cols))
-                .for_each(|(q, x)| {
-                    if k {
-                        q.quantize_k(x);
-                    } else {
-                        q.quantize(x);
-                    }
-                });
-            *done = true;
+        if self.done[slot] {
+            return;
         }
-        q
+        // Inside `simd::run` so rounding compiles to vector instructions.
+        simd::run(|| {
+            if slot == 0 {
+                self.q.resize_with(rows, QuantRow::default);
+                self.q
+                    .par_iter_mut()
+                    .zip(f.par_chunks(cols))
+                    .for_each(|(q, x)| q.quantize(x));
+            } else {
+                let q = if slot == 1 {
+                    &mut self.q16
+                } else {
+                    &mut self.q16k
+                };
+                q.resize_with(rows, QuantRow16::default);
+                q.par_iter_mut()
+                    .zip(f.par_chunks(cols))
+                    .for_each(|(q, x)| q.quantize_for(fmt, x));
+            }
+        });
+        self.done[slot] = true;
     }
 }
 
@@ -100,9 +112,7 @@ fn chunk_features(n: usize) -> usize {
 pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mut Vec<f32>) {
     let rows = x.rows();
     let n = w.rows;
-    if w.fmt.is_quantized() {
-        x.quantized_for(w.fmt);
-    }
+    x.quantize_for(w.fmt);
     // Every value is overwritten below: resizing keeps old contents (no zeroing pass).
     out.resize(rows * n, 0.0);
     if rows == 0 || n == 0 {
@@ -110,11 +120,6 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
     }
     let chunk = chunk_features(n);
     let x: &Activations = x;
-    let xq = if w.fmt.uses_k_activations() {
-        &x.qk
-    } else {
-        &x.q
-    };
     // Feature-major tile: t[j * rows + r]; a task owns whole features.
     let target: &mut Vec<f32> = if rows == 1 { out } else { tmp };
     target.resize(rows * n, 0.0);
@@ -128,11 +133,14 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
                 || {
                     for (dj, per_row) in tile.chunks_mut(rows).enumerate() {
                         let wr = w.row(j0 + dj);
-                        if w.fmt.is_quantized() {
-                            dot_rows_q(w.fmt, wr, xq, per_row);
-                        } else {
-                            for (r, o) in per_row.iter_mut().enumerate() {
-                                *o = dot_row_f(w.fmt, wr, &x.f[r * x.cols..(r + 1) * x.cols]);
+                        match w.fmt.activations() {
+                            ActFormat::I8 => dot_rows_q(w.fmt, wr, &x.q, per_row),
+                            ActFormat::I16x32 => dot_rows_q16(w.fmt, wr, &x.q16, per_row),
+                            ActFormat::I16x256 => dot_rows_q16(w.fmt, wr, &x.q16k, per_row),
+                            ActFormat::F32 => {
+                                for (r, o) in per_row.iter_mut().enumerate() {
+                                    *o = dot_row_f(w.fmt, wr, &x.f[r * x.cols..(r + 1) * x.cols]);
+                                }
                             }
                         }
                     }

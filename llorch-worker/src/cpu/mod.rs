@@ -6,6 +6,7 @@ pub mod lanes;
 pub mod matmul;
 pub mod ops;
 pub mod qdot;
+pub mod qdot16;
 pub mod simd;
 pub mod unpack;
 
