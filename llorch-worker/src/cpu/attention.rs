@@ -74,49 +74,58 @@ pub struct AttnShape {
 /// Computes attention for every row: `out[r]` gets `n_heads * v_head_dim` values
 /// from `q`'s `n_heads * head_dim` values per row.
 pub fn attend(q: &[f32], rows: &[RowKeys<'_>], kv: &[f32], shape: &AttnShape, out: &mut [f32]) {
+    let qw = shape.n_heads * shape.lay.head_dim;
+    let ow = shape.n_heads * shape.lay.v_head_dim;
+    out.par_chunks_mut(ow)
+        .zip(q.par_chunks(qw))
+        .zip(rows.par_iter())
+        .for_each(|((o, qr), row)| {
+            super::simd::run(
+                #[inline(always)]
+                || attend_row(o, qr, row, kv, shape),
+            );
+        });
+}
+
+/// [`attend`] for one row (inlined into [`super::simd::run`]'s vector code).
+#[inline(always)]
+fn attend_row(o: &mut [f32], qr: &[f32], row: &RowKeys<'_>, kv: &[f32], shape: &AttnShape) {
     let AttnShape {
         lay,
         n_heads,
         window,
         scale,
     } = *shape;
-    let qw = n_heads * lay.head_dim;
-    let ow = n_heads * lay.v_head_dim;
     let group = n_heads / lay.n_kv_heads;
     let k_width = lay.n_kv_heads * lay.head_dim;
-    out.par_chunks_mut(ow)
-        .zip(q.par_chunks(qw))
-        .zip(rows.par_iter())
-        .for_each(|((o, qr), row)| {
-            let lo = window.map_or(0, |w| (row.pos + 1).saturating_sub(w));
-            let mut scores = Vec::with_capacity(row.pos + 1 - lo);
-            for h in 0..n_heads {
-                let g = h / group;
-                let qh = &qr[h * lay.head_dim..(h + 1) * lay.head_dim];
-                scores.clear();
-                let mut max = f32::NEG_INFINITY;
-                for p in lo..=row.pos {
-                    let at = lay.slot(row.pages, p) + g * lay.head_dim;
-                    let s = dot8(qh, &kv[at..at + lay.head_dim]) * scale;
-                    max = max.max(s);
-                    scores.push(s);
-                }
-                let mut sum = 0.0f32;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
-                }
-                let inv = 1.0 / sum;
-                let oh = &mut o[h * lay.v_head_dim..(h + 1) * lay.v_head_dim];
-                oh.fill(0.0);
-                for (i, p) in (lo..=row.pos).enumerate() {
-                    let at = lay.slot(row.pages, p) + k_width + g * lay.v_head_dim;
-                    // Probabilities at half precision, as llama.cpp multiplies them with V.
-                    let w = half::f16::from_f32(scores[i] * inv).to_f32();
-                    for (acc, &v) in oh.iter_mut().zip(&kv[at..at + lay.v_head_dim]) {
-                        *acc += w * v;
-                    }
-                }
+    let lo = window.map_or(0, |w| (row.pos + 1).saturating_sub(w));
+    let mut scores = Vec::with_capacity(row.pos + 1 - lo);
+    for h in 0..n_heads {
+        let g = h / group;
+        let qh = &qr[h * lay.head_dim..(h + 1) * lay.head_dim];
+        scores.clear();
+        let mut max = f32::NEG_INFINITY;
+        for p in lo..=row.pos {
+            let at = lay.slot(row.pages, p) + g * lay.head_dim;
+            let s = dot8(qh, &kv[at..at + lay.head_dim]) * scale;
+            max = max.max(s);
+            scores.push(s);
+        }
+        let mut sum = 0.0f32;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            sum += *s;
+        }
+        let inv = 1.0 / sum;
+        let oh = &mut o[h * lay.v_head_dim..(h + 1) * lay.v_head_dim];
+        oh.fill(0.0);
+        for (i, p) in (lo..=row.pos).enumerate() {
+            let at = lay.slot(row.pages, p) + k_width + g * lay.v_head_dim;
+            // Probabilities at half precision, as llama.cpp multiplies them with V.
+            let w = half::f16::from_f32(scores[i] * inv).to_f32();
+            for (acc, &v) in oh.iter_mut().zip(&kv[at..at + lay.v_head_dim]) {
+                *acc += w * v;
             }
-        });
+        }
+    }
 }

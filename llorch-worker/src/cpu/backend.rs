@@ -7,7 +7,8 @@ use rayon::prelude::*;
 
 use super::attention::{AttnShape, KvLayout, RowKeys, attend};
 use super::matmul::{Activations, matmul};
-use super::ops::{Rope, RopeStyle, gelu_tanh, rms_norm, silu};
+use super::ops::{Rope, RopeStyle, gate, rms_norm};
+use super::simd;
 use crate::backend::{
     BackendError, ComputeBackend, LogitsWant, SeqOutput, SeqStep, finish_step, validate_batch,
 };
@@ -193,11 +194,9 @@ impl CpuBackend {
         matmul(&self.w.view(&layer.up), &mut s.act, &mut s.up, &mut s.tmp);
         let gelu = cfg.arch == Arch::Gemma3;
         s.gate
-            .par_iter_mut()
-            .zip(s.up.par_iter())
-            .for_each(|(g, &u)| {
-                *g = if gelu { gelu_tanh(*g) } else { silu(*g) } * u;
-            });
+            .par_chunks_mut(cfg.d_ff)
+            .zip(s.up.par_chunks(cfg.d_ff))
+            .for_each(|(g, u)| simd::run(|| gate(g, u, gelu)));
         s.act.load(&s.gate, cfg.d_ff);
         matmul(&self.w.view(&layer.down), &mut s.act, &mut s.o, &mut s.tmp);
         if let Some(n) = &layer.post_ffn_norm {

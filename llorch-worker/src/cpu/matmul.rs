@@ -120,38 +120,52 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
     }
     let chunk = chunk_features(n);
     let x: &Activations = x;
-    // Feature-major tile: t[j * rows + r]; a task owns whole features.
-    let target: &mut Vec<f32> = if rows == 1 { out } else { tmp };
-    target.resize(rows * n, 0.0);
-    target
-        .par_chunks_mut(chunk * rows)
-        .enumerate()
-        .for_each(|(c, tile)| {
-            let j0 = c * chunk;
-            simd::run(
-                #[inline(always)]
-                || {
-                    for (dj, per_row) in tile.chunks_mut(rows).enumerate() {
-                        let wr = w.row(j0 + dj);
-                        match w.fmt.activations() {
-                            ActFormat::I8 => dot_rows_q(w.fmt, wr, &x.q, per_row),
-                            ActFormat::I16x32 => dot_rows_q16(w.fmt, wr, &x.q16, per_row),
-                            ActFormat::I16x256 => dot_rows_q16(w.fmt, wr, &x.q16k, per_row),
-                            ActFormat::F32 => {
-                                for (r, o) in per_row.iter_mut().enumerate() {
-                                    *o = dot_row_f(w.fmt, wr, &x.f[r * x.cols..(r + 1) * x.cols]);
-                                }
+    // Dots of the features `j0..` into `tile`, feature-major: `tile[dj * rows + r]`.
+    let dots = |j0: usize, tile: &mut [f32]| {
+        simd::run(
+            #[inline(always)]
+            || {
+                for (dj, per_row) in tile.chunks_mut(rows).enumerate() {
+                    let wr = w.row(j0 + dj);
+                    match w.fmt.activations() {
+                        ActFormat::I8 => dot_rows_q(w.fmt, wr, &x.q, per_row),
+                        ActFormat::I16x32 => dot_rows_q16(w.fmt, wr, &x.q16, per_row),
+                        ActFormat::I16x256 => dot_rows_q16(w.fmt, wr, &x.q16k, per_row),
+                        ActFormat::F32 => {
+                            for (r, o) in per_row.iter_mut().enumerate() {
+                                *o = dot_row_f(w.fmt, wr, &x.f[r * x.cols..(r + 1) * x.cols]);
                             }
                         }
                     }
-                },
-            )
-        });
-    if rows > 1 {
-        out.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
-            for (j, o) in row.iter_mut().enumerate() {
-                *o = tmp[j * rows + r];
+                }
+            },
+        )
+    };
+    if rows == 1 {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(c, tile)| dots(c * chunk, tile));
+        return;
+    }
+    // Each task owns a run of features: it fills its tile, then writes the tile into
+    // its pieces of every output row (while the tile is still in cache).
+    let mut per_row: Vec<std::slice::ChunksMut<'_, f32>> =
+        out.chunks_mut(n).map(|row| row.chunks_mut(chunk)).collect();
+    let mut pieces: Vec<&mut [f32]> = Vec::with_capacity(n.div_ceil(chunk) * rows);
+    for _ in 0..n.div_ceil(chunk) {
+        pieces.extend(per_row.iter_mut().filter_map(Iterator::next));
+    }
+    tmp.resize(rows * n, 0.0);
+    pieces
+        .par_chunks_mut(rows)
+        .zip(tmp.par_chunks_mut(chunk * rows))
+        .enumerate()
+        .for_each(|(c, (dst, tile))| {
+            dots(c * chunk, tile);
+            for (r, d) in dst.iter_mut().enumerate() {
+                for (dj, o) in d.iter_mut().enumerate() {
+                    *o = tile[dj * rows + r];
+                }
             }
         });
-    }
 }

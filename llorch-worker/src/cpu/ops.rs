@@ -73,17 +73,50 @@ impl Rope {
     }
 }
 
-/// GELU, tanh approximation (gemma).
-#[inline]
+/// `e^z` for `z` clamped to [-87, 88], within a few ulp (Cephes' polynomial).
+/// Branch-free, so loops over it vectorize, and plain arithmetic (never fused), so
+/// every instruction set gives the same bits.
+#[inline(always)]
+pub fn exp(z: f32) -> f32 {
+    // 1.5 · 2^23: adding and subtracting it rounds to an integer (ties to even).
+    const ROUND: f32 = 12_582_912.0;
+    let z = z.clamp(-87.0, 88.0);
+    let k = (z * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    // z - k·ln 2 in two parts (Cody-Waite), exact enough for |r| ≤ ln 2 / 2.
+    let r = (z - k * 0.693_359_4) - k * -2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let e = p * r * r + r + 1.0;
+    // k ∈ [-126, 127]: a normal power of two.
+    e * f32::from_bits(((k as i32 + 127) as u32) << 23)
+}
+
+/// GELU, tanh approximation (gemma): `0.5 x (1 + tanh(y)) = x / (1 + e^(-2y))`.
+#[inline(always)]
 pub fn gelu_tanh(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
+    let y = SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x);
+    x / (1.0 + exp(-2.0 * y))
 }
 
 /// SiLU (llama, qwen2).
-#[inline]
+#[inline(always)]
 pub fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
+    x / (1.0 + exp(-x))
+}
+
+/// The gated activation of a feed-forward block: `g ← act(g) · u`.
+#[inline(always)]
+pub fn gate(g: &mut [f32], u: &[f32], gelu: bool) {
+    if gelu {
+        g.iter_mut()
+            .zip(u)
+            .for_each(|(g, &u)| *g = gelu_tanh(*g) * u);
+    } else {
+        g.iter_mut().zip(u).for_each(|(g, &u)| *g = silu(*g) * u);
+    }
 }
 
 #[cfg(test)]
@@ -121,7 +154,27 @@ mod tests {
     }
 
     #[test]
+    fn exp_tracks_the_library_exp() {
+        let mut worst = 0.0f64;
+        for i in -8700..8800 {
+            let z = i as f32 / 100.0 + 0.003;
+            let want = f64::from(z).exp();
+            let rel = ((f64::from(exp(z)) - want) / want).abs();
+            worst = worst.max(rel);
+        }
+        assert!(worst < 4e-7, "{worst}");
+        assert_eq!(exp(-1000.0), exp(-87.0));
+        assert!(exp(1000.0).is_finite());
+    }
+
+    #[test]
     fn activations() {
+        for x in [-30.0f32, -3.0, -0.5, -1e-3, 1e-3, 0.5, 3.0, 30.0] {
+            let t = 0.5 * x * (1.0 + (0.797_884_6 * x * (1.0 + 0.044_715 * x * x)).tanh());
+            assert!((gelu_tanh(x) - t).abs() <= 1e-6 * (1.0 + t.abs()), "{x}");
+            let s = x / (1.0 + (-x).exp());
+            assert!((silu(x) - s).abs() <= 1e-6 * (1.0 + s.abs()), "{x}");
+        }
         assert!((gelu_tanh(1.0) - 0.841_192).abs() < 1e-5);
         assert!((silu(1.0) - 0.731_058_6).abs() < 1e-6);
         assert_eq!(gelu_tanh(0.0), 0.0);

@@ -100,6 +100,7 @@ pub struct QuantRow {
 impl QuantRow {
     /// Quantizes `x` (length a multiple of 32) per 32 values, as llama.cpp's `Q8_0`
     /// activations: the scale is stored rounded to f16.
+    #[inline(always)]
     pub fn quantize(&mut self, x: &[f32]) {
         self.resize(x.len());
         for (b, xs) in x.chunks_exact(QK).enumerate() {
@@ -117,6 +118,7 @@ impl QuantRow {
 
     /// Quantizes `x` (length a multiple of 256) per 256 values, as llama.cpp's `Q8_K`
     /// activations of k-quant products: one scale per 256, round half to even.
+    #[inline(always)]
     pub fn quantize_k(&mut self, x: &[f32]) {
         self.resize(x.len());
         for (b, xs) in x.chunks_exact(256).enumerate() {

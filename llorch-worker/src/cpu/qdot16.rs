@@ -64,6 +64,7 @@ pub struct QuantRow16 {
 impl QuantRow16 {
     /// Quantizes `x` (length a multiple of `per`, itself a multiple of 32) with one
     /// scale per `per` values, to at most `range` in magnitude (rounded to nearest).
+    #[inline(always)]
     pub fn quantize(&mut self, x: &[f32], per: usize, range: f32) {
         let n = x.len();
         self.q.resize(n, 0);
@@ -84,6 +85,7 @@ impl QuantRow16 {
     }
 
     /// Quantizes `x` as `fmt`'s products need (`fmt` must use 16-bit activations).
+    #[inline(always)]
     pub fn quantize_for(&mut self, fmt: WeightFormat, x: &[f32]) {
         if fmt.activations() == ActFormat::I16x256 {
             self.quantize(x, 256, RANGE_256);
