@@ -45,6 +45,8 @@ pub trait Lanes {
     /// `acc[l] + Σ w[i] · x[i]` over `i ∈ {2l, 2l+1, 16+2l, 17+2l}` (exact integers;
     /// `x` holds at least 32 values).
     fn dot16(acc: Self::Ints, w: Self::Wide, x: &[i16]) -> Self::Ints;
+    /// `Σ a[l] · b[l]` over 8 values, exact (callers keep it within `i32`).
+    fn idot8(a: &[i32; 8], b: &[i32]) -> i32;
     /// `acc[l] = fma(f, p[l] as f32, acc[l])`.
     fn add_scaled(acc: &mut Self::Acc, f: f32, p: Self::Ints);
     /// `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))`.
@@ -156,6 +158,11 @@ impl Lanes for Portable {
             }
         }
         acc
+    }
+
+    #[inline(always)]
+    fn idot8(a: &[i32; 8], b: &[i32]) -> i32 {
+        a.iter().zip(&b[..8]).map(|(x, y)| x * y).sum()
     }
 
     #[inline(always)]
@@ -341,6 +348,23 @@ impl Lanes for Avx2 {
     }
 
     #[inline(always)]
+    fn idot8(a: &[i32; 8], b: &[i32]) -> i32 {
+        use std::arch::x86_64::*;
+        assert!(b.len() >= 8);
+        // SAFETY: AVX2 is present; 8 values of `a` and `b` are readable.
+        unsafe {
+            let p = _mm256_mullo_epi32(
+                _mm256_loadu_si256(a.as_ptr().cast()),
+                _mm256_loadu_si256(b.as_ptr().cast()),
+            );
+            let q = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256::<1>(p));
+            let q = _mm_add_epi32(q, _mm_unpackhi_epi64(q, q));
+            let q = _mm_add_epi32(q, _mm_shuffle_epi32::<0b01>(q));
+            _mm_cvtsi128_si32(q)
+        }
+    }
+
+    #[inline(always)]
     fn add_scaled(acc: &mut Self::Acc, f: f32, p: Self::Ints) {
         use std::arch::x86_64::*;
         // SAFETY: AVX2 and FMA are present (the type's contract).
@@ -486,6 +510,11 @@ impl Lanes for Vnni {
             let x1 = _mm256_loadu_si256(x.as_ptr().add(16).cast());
             _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(acc, w.0, x0), w.1, x1)
         }
+    }
+
+    #[inline(always)]
+    fn idot8(a: &[i32; 8], b: &[i32]) -> i32 {
+        Avx2::idot8(a, b)
     }
 
     #[inline(always)]

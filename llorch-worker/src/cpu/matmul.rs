@@ -6,8 +6,9 @@
 
 use rayon::prelude::*;
 
-use super::qdot::{QuantRow, WeightFormat, dot_row_f, dot_rows_q};
-use super::qdot16::{ActFormat, QuantRow16, dot_rows_q16};
+use super::qbatch::QuantBatch;
+use super::qdot::{Q8_SPEC, WeightFormat, dot_row_f, dot_rows_q};
+use super::qdot16::{ActFormat, dot_rows_q16, spec};
 use super::simd;
 
 /// A weight matrix in its GGUF encoding: `rows` output features of `cols` inputs each.
@@ -40,11 +41,11 @@ pub struct Activations {
     /// `rows * cols` floats.
     pub f: Vec<f32>,
     /// The same rows quantized to `i8` per 32 values (filled on demand).
-    pub q: Vec<QuantRow>,
+    pub q: QuantBatch<i8>,
     /// The same rows quantized to `i16` per 32 values (filled on demand).
-    pub q16: Vec<QuantRow16>,
+    pub q16: QuantBatch<i16>,
     /// The same rows quantized to `i16` per 256 values for k-quant weights (filled on demand).
-    pub q16k: Vec<QuantRow16>,
+    pub q16k: QuantBatch<i16>,
     /// Which quantized forms are up to date.
     done: [bool; 3],
 }
@@ -65,37 +66,21 @@ impl Activations {
 
     /// Quantizes the rows as `fmt`'s products need (once per loaded activations).
     fn quantize_for(&mut self, fmt: WeightFormat) {
-        let cols = self.cols;
-        let rows = self.rows();
-        let (slot, f) = match fmt.activations() {
+        let slot = match fmt.activations() {
             ActFormat::F32 => return,
-            ActFormat::I8 => (0, &self.f),
-            ActFormat::I16x32 => (1, &self.f),
-            ActFormat::I16x256 => (2, &self.f),
+            ActFormat::I8 => 0,
+            ActFormat::I16x32 => 1,
+            ActFormat::I16x256 => 2,
         };
         if self.done[slot] {
             return;
         }
-        // Inside `simd::run` so rounding compiles to vector instructions.
-        simd::run(|| {
-            if slot == 0 {
-                self.q.resize_with(rows, QuantRow::default);
-                self.q
-                    .par_iter_mut()
-                    .zip(f.par_chunks(cols))
-                    .for_each(|(q, x)| q.quantize(x));
-            } else {
-                let q = if slot == 1 {
-                    &mut self.q16
-                } else {
-                    &mut self.q16k
-                };
-                q.resize_with(rows, QuantRow16::default);
-                q.par_iter_mut()
-                    .zip(f.par_chunks(cols))
-                    .for_each(|(q, x)| q.quantize_for(fmt, x));
-            }
-        });
+        let (f, cols) = (&self.f, self.cols);
+        match slot {
+            0 => self.q.quantize(f, cols, Q8_SPEC),
+            1 => self.q16.quantize(f, cols, spec(fmt)),
+            _ => self.q16k.quantize(f, cols, spec(fmt)),
+        }
         self.done[slot] = true;
     }
 }
@@ -120,6 +105,13 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
     }
     let chunk = chunk_features(n);
     let x: &Activations = x;
+    // The tiles of the quantized rows, cut once per product.
+    let (t8, t16): (Vec<_>, Vec<_>) = match w.fmt.activations() {
+        ActFormat::I8 => (x.q.tiles().collect(), Vec::new()),
+        ActFormat::I16x32 => (Vec::new(), x.q16.tiles().collect()),
+        ActFormat::I16x256 => (Vec::new(), x.q16k.tiles().collect()),
+        ActFormat::F32 => (Vec::new(), Vec::new()),
+    };
     // Dots of the features `j0..` into `tile`, feature-major: `tile[dj * rows + r]`.
     let dots = |j0: usize, tile: &mut [f32]| {
         simd::run(
@@ -128,9 +120,10 @@ pub fn matmul(w: &QMatrix<'_>, x: &mut Activations, out: &mut Vec<f32>, tmp: &mu
                 for (dj, per_row) in tile.chunks_mut(rows).enumerate() {
                     let wr = w.row(j0 + dj);
                     match w.fmt.activations() {
-                        ActFormat::I8 => dot_rows_q(w.fmt, wr, &x.q, per_row),
-                        ActFormat::I16x32 => dot_rows_q16(w.fmt, wr, &x.q16, per_row),
-                        ActFormat::I16x256 => dot_rows_q16(w.fmt, wr, &x.q16k, per_row),
+                        ActFormat::I8 => dot_rows_q(w.fmt, wr, &t8, per_row),
+                        ActFormat::I16x32 | ActFormat::I16x256 => {
+                            dot_rows_q16(w.fmt, wr, &t16, per_row)
+                        }
                         ActFormat::F32 => {
                             for (r, o) in per_row.iter_mut().enumerate() {
                                 *o = dot_row_f(w.fmt, wr, &x.f[r * x.cols..(r + 1) * x.cols]);

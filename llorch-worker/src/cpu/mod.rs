@@ -5,6 +5,7 @@ mod backend;
 pub mod lanes;
 pub mod matmul;
 pub mod ops;
+pub mod qbatch;
 pub mod qdot;
 pub mod qdot16;
 pub mod simd;

@@ -1,6 +1,7 @@
 //! Dot products straight from GGUF blocks, against activations quantized to 8 bits.
 //!
-//! Activations are quantized per 32 values ([`QuantRow`]); each weight block is
+//! Activations are quantized per 32 values ([`Q8_SPEC`], tiles of
+//! [`super::qbatch`]); each weight block is
 //! unpacked to `i8` and multiplied with integer arithmetic, then scaled once per
 //! block. A row's result is a sum over blocks in index order, so it is the same
 //! whatever else is in the batch (SYS-0003). Float weights (F32/F16/BF16) use a
@@ -9,10 +10,11 @@
 use half::{bf16, f16};
 
 use super::lanes::{Lanes, Portable};
+pub use super::qbatch::QK;
+#[cfg(test)]
+use super::qbatch::QuantBatch;
+use super::qbatch::{QuantSpec, Tile};
 use super::unpack::{Pieces, Unpack};
-
-/// Values per activation block.
-pub const QK: usize = 32;
 
 /// Weight formats the CPU kernels multiply from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,160 +77,71 @@ impl WeightFormat {
         cols / self.block_elems() * self.block_bytes()
     }
 
-    /// Whether rows multiply against activations quantized per 256 (`Q8_K`).
-    pub fn uses_k_activations(self) -> bool {
-        matches!(self, Self::Q4K | Self::Q5K | Self::Q6K)
-    }
-
     /// Whether rows multiply against quantized activations.
     pub fn is_quantized(self) -> bool {
         !matches!(self, Self::F32 | Self::F16 | Self::Bf16)
     }
 }
 
-/// One activation row quantized per 32 values: `x[i] ≈ d[i / 32] * q[i]`.
-#[derive(Debug, Clone, Default)]
-pub struct QuantRow {
-    /// Quantized values.
-    pub q: Vec<i8>,
-    /// Scale per block.
-    pub d: Vec<f32>,
-    /// Sum of `q` per block (for formats with a min).
-    pub sum: Vec<i32>,
-}
+/// How rows are quantized for Q8_0 products: `i8` per 32 values with the scale
+/// rounded to f16, as llama.cpp's `Q8_0` activations.
+pub const Q8_SPEC: QuantSpec = QuantSpec {
+    per: QK,
+    range: 127.0,
+    f16_scale: true,
+};
 
-impl QuantRow {
-    /// Quantizes `x` (length a multiple of 32) per 32 values, as llama.cpp's `Q8_0`
-    /// activations: the scale is stored rounded to f16.
-    #[inline(always)]
-    pub fn quantize(&mut self, x: &[f32]) {
-        self.resize(x.len());
-        for (b, xs) in x.chunks_exact(QK).enumerate() {
-            let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let qs = &mut self.q[b * QK..(b + 1) * QK];
-            for (q, &v) in qs.iter_mut().zip(xs) {
-                *q = (v * id).round() as i8;
-            }
-            self.d[b] = f16::from_f32(d).to_f32();
-        }
-        self.sums();
-    }
-
-    /// Quantizes `x` (length a multiple of 256) per 256 values, as llama.cpp's `Q8_K`
-    /// activations of k-quant products: one scale per 256, round half to even.
-    #[inline(always)]
-    pub fn quantize_k(&mut self, x: &[f32]) {
-        self.resize(x.len());
-        for (b, xs) in x.chunks_exact(256).enumerate() {
-            let (mut max, mut amax) = (0.0f32, 0.0f32);
-            for &v in xs {
-                if v.abs() > amax {
-                    amax = v.abs();
-                    max = v;
-                }
-            }
-            let qs = &mut self.q[b * 256..(b + 1) * 256];
-            let d = if amax == 0.0 {
-                qs.fill(0);
-                0.0
-            } else {
-                let iscale = -127.0 / max;
-                for (q, &v) in qs.iter_mut().zip(xs) {
-                    *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
-                }
-                1.0 / iscale
-            };
-            self.d[b * 8..(b + 1) * 8].fill(d);
-        }
-        self.sums();
-    }
-
-    fn resize(&mut self, n: usize) {
-        self.q.resize(n, 0);
-        self.d.resize(n / QK, 0.0);
-        self.sum.resize(n / QK, 0);
-    }
-
-    fn sums(&mut self) {
-        for (s, qs) in self.sum.iter_mut().zip(self.q.chunks_exact(QK)) {
-            *s = qs.iter().map(|&v| i32::from(v)).sum();
-        }
-    }
-}
-
-/// Dots of one quantized weight row with many quantized activation rows, with the
-/// lane arithmetic `L`. Each weight block is unpacked once per tile of rows; every
-/// `out[r]` depends only on row `r` and the weights (SYS-0003).
+/// Dots of one weight row of a 32-value block format with every row of `x`
+/// (quantized with [`Q8_SPEC`]), with the lane arithmetic `L`. Each weight block is
+/// unpacked once per tile; every `out[r]` depends only on row `r` and the weights
+/// (SYS-0003). Formats of other block sizes and float formats give zeros (they
+/// take other activations: [`WeightFormat::activations`]).
 #[inline(always)]
-pub fn dot_rows_q_with<L: Lanes>(fmt: WeightFormat, w: &[u8], xs: &[QuantRow], out: &mut [f32]) {
+pub fn dot_rows_q_with<L: Lanes>(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, i8>], out: &mut [f32]) {
     use super::unpack::*;
     match fmt {
-        WeightFormat::Q8_0 => rows::<L, Q8_0>(w, xs, out),
-        WeightFormat::Q4_0 => rows::<L, Q4_0>(w, xs, out),
-        WeightFormat::Q4_1 => rows::<L, Q4_1>(w, xs, out),
-        WeightFormat::Q5_0 => rows::<L, Q5_0>(w, xs, out),
-        WeightFormat::Q5_1 => rows::<L, Q5_1>(w, xs, out),
-        WeightFormat::Q4K => rows::<L, Q4K>(w, xs, out),
-        WeightFormat::Q5K => rows::<L, Q5K>(w, xs, out),
-        WeightFormat::Q6K => rows::<L, Q6K>(w, xs, out),
-        WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16 => out.fill(0.0),
+        WeightFormat::Q8_0 => rows::<L, Q8_0>(w, x, out),
+        WeightFormat::Q4_0 => rows::<L, Q4_0>(w, x, out),
+        WeightFormat::Q4_1 => rows::<L, Q4_1>(w, x, out),
+        WeightFormat::Q5_0 => rows::<L, Q5_0>(w, x, out),
+        WeightFormat::Q5_1 => rows::<L, Q5_1>(w, x, out),
+        _ => out.fill(0.0),
     }
 }
 
-/// Rows in tiles of 8, then 4, then one by one (the tiling never changes a row's result).
 #[inline(always)]
-fn rows<L: Lanes, F: Unpack>(w: &[u8], xs: &[QuantRow], out: &mut [f32]) {
-    let mut at = 0;
-    while xs.len() - at >= 8 {
-        tile::<L, F, 8>(w, &xs[at..at + 8], &mut out[at..at + 8]);
-        at += 8;
-    }
-    if xs.len() - at >= 4 {
-        tile::<L, F, 4>(w, &xs[at..at + 4], &mut out[at..at + 4]);
-        at += 4;
-    }
-    for (x, o) in xs[at..].iter().zip(&mut out[at..]) {
-        tile::<L, F, 1>(w, std::slice::from_ref(x), std::slice::from_mut(o));
+fn rows<L: Lanes, F: Unpack>(w: &[u8], x: &[Tile<'_, i8>], out: &mut [f32]) {
+    for &t in x {
+        let o = &mut out[t.start..t.start + t.rows];
+        match t.rows {
+            8 => tile::<L, F, 8>(w, t, o),
+            4 => tile::<L, F, 4>(w, t, o),
+            _ => tile::<L, F, 1>(w, t, o),
+        }
     }
 }
 
 /// How far ahead of the block being read the weights are prefetched, in bytes.
 const PREFETCH_AHEAD: usize = 2048;
 
-/// `R` rows against one weight row; accumulators stay in registers.
+/// `R` rows against one weight row (one piece per block); accumulators stay in registers.
 #[inline(always)]
-fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], xs: &[QuantRow], out: &mut [f32]) {
-    let nb = w.len() / F::BYTES;
-    let np = nb * F::PIECES;
-    // Exact-length views let the compiler drop the bounds checks in the loop.
-    let q: [&[i8]; R] = std::array::from_fn(|r| &xs[r].q[..np * QK]);
-    let d: [&[f32]; R] = std::array::from_fn(|r| &xs[r].d[..np]);
-    let sum: [&[i32]; R] = std::array::from_fn(|r| &xs[r].sum[..np]);
+fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], t: Tile<'_, i8>, out: &mut [f32]) {
     let mut acc = [L::zero(); R];
     let mut mins = [0.0f32; R];
     let mut up = Pieces::<L>::new();
-    for (b, blk) in w.chunks_exact(F::BYTES).enumerate() {
+    let blocks = w
+        .chunks_exact(F::BYTES)
+        .zip(t.q.chunks_exact(R * QK))
+        .zip(t.d.chunks_exact(R).zip(t.sum.chunks_exact(R)));
+    for ((blk, xq), (xd, xs)) in blocks {
         L::prefetch(blk.as_ptr().wrapping_add(PREFETCH_AHEAD));
         F::load::<L>(blk, &mut up);
-        let x0 = b * F::PIECES;
         for r in 0..R {
-            // One activation scale per block: Q8_0 rows have one piece per block and
-            // Q8_K rows share their scale over the 256 values of a k-quant block.
-            let xd = d[r][x0];
-            let mut ints = L::ints_zero();
-            let mut imin = 0i32;
-            for j in 0..F::PIECES {
-                let xq = &q[r][(x0 + j) * QK..(x0 + j + 1) * QK];
-                ints = L::dot_madd(ints, up.u[j], xq, up.sc[j].0, up.sc[j].1);
-                if F::HAS_MIN {
-                    imin += up.mn[j] * sum[r][x0 + j];
-                }
-            }
-            L::add_scaled(&mut acc[r], up.d * xd, ints);
+            let ints = L::dot_madd(L::ints_zero(), up.u[0], &xq[r * QK..(r + 1) * QK], 1, 1);
+            L::add_scaled(&mut acc[r], up.d * xd[r], ints);
             if F::HAS_MIN {
-                mins[r] += up.dmin * xd * imin as f32;
+                mins[r] += up.dmin * xd[r] * (up.mn[0] * xs[r]) as f32;
             }
         }
     }
@@ -239,26 +152,18 @@ fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], xs: &[QuantRow], out: &mu
 
 /// [`dot_rows_q_with`] on the best lane arithmetic of this CPU.
 #[inline(always)]
-pub fn dot_rows_q(fmt: WeightFormat, w: &[u8], xs: &[QuantRow], out: &mut [f32]) {
+pub fn dot_rows_q(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, i8>], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     match super::simd::isa() {
         super::simd::Isa::Avx512Vnni => {
-            return dot_rows_q_with::<super::lanes::Vnni>(fmt, w, xs, out);
+            return dot_rows_q_with::<super::lanes::Vnni>(fmt, w, x, out);
         }
         super::simd::Isa::Avx2 | super::simd::Isa::Avx512 => {
-            return dot_rows_q_with::<super::lanes::Avx2>(fmt, w, xs, out);
+            return dot_rows_q_with::<super::lanes::Avx2>(fmt, w, x, out);
         }
         super::simd::Isa::Portable => {}
     }
-    dot_rows_q_with::<Portable>(fmt, w, xs, out);
-}
-
-/// Dot of one quantized weight row with one quantized activation row.
-#[inline(always)]
-pub fn dot_row_q(fmt: WeightFormat, w: &[u8], x: &QuantRow) -> f32 {
-    let mut out = [0.0f32];
-    dot_rows_q(fmt, w, std::slice::from_ref(x), &mut out);
-    out[0]
+    dot_rows_q_with::<Portable>(fmt, w, x, out);
 }
 
 #[inline(always)]
@@ -353,23 +258,23 @@ mod tests {
                     }
                 }
             }
-            let mut q = QuantRow::default();
+            let w = crate::cpu::matmul::QMatrix {
+                fmt,
+                rows: 1,
+                cols: n,
+                data: &raw,
+            };
+            let mut act = crate::cpu::matmul::Activations::default();
+            let (mut out, mut tmp) = (Vec::new(), Vec::new());
             let mut x = vec![0.0f32; n];
             for i in 0..n {
                 x.fill(0.0);
                 x[i] = 1.0;
-                let got = if fmt.is_quantized() {
-                    if fmt.uses_k_activations() {
-                        q.quantize_k(&x);
-                    } else {
-                        q.quantize(&x);
-                    }
-                    dot_row_q(fmt, &raw, &q)
-                } else {
-                    dot_row_f(fmt, &raw, &x)
-                };
+                act.load(&x, n);
+                crate::cpu::matmul::matmul(&w, &mut act, &mut out, &mut tmp);
+                let got = out[0];
                 // Q8_0-style activations keep their scale as f16 (as llama.cpp does): 2^-11 relative.
-                let rel = if fmt.is_quantized() && !fmt.uses_k_activations() {
+                let rel = if fmt.activations() == super::super::qdot16::ActFormat::I8 {
                     1e-3
                 } else {
                     1e-5
@@ -394,46 +299,45 @@ mod tests {
             let Some(fmt) = format_of(case["type"].as_str().unwrap()) else {
                 continue;
             };
-            if !fmt.is_quantized() {
+            // The 8-bit kernels serve every 32-value block format.
+            if !fmt.is_quantized() || fmt.block_elems() != QK {
                 continue;
             }
             let raw = hex(case["raw_hex"].as_str().unwrap());
             let n = case["n_elems"].as_u64().unwrap() as usize;
-            let xs: Vec<QuantRow> = (0..11)
-                .map(|r| {
-                    let x: Vec<f32> = (0..n)
-                        .map(|i| (((i * 31 + r * 17) % 97) as f32 - 48.0) / 7.0)
-                        .collect();
-                    let mut q = QuantRow::default();
-                    if fmt.uses_k_activations() {
-                        q.quantize_k(&x)
-                    } else {
-                        q.quantize(&x)
-                    }
-                    q
-                })
+            let x: Vec<f32> = (0..11 * n)
+                .map(|i| (((i % n) * 31 + (i / n) * 17) % 97) as f32 / 7.0 - 48.0 / 7.0)
                 .collect();
-            let mut portable = vec![0.0; xs.len()];
-            dot_rows_q_with::<Portable>(fmt, &raw, &xs, &mut portable);
-            let mut best = vec![0.0; xs.len()];
-            super::super::simd::run(|| dot_rows_q(fmt, &raw, &xs, &mut best));
+            let mut xs = QuantBatch::<i8>::default();
+            xs.quantize(&x, n, Q8_SPEC);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            let mut portable = vec![0.0; 11];
+            dot_rows_q_with::<Portable>(fmt, &raw, &xs.tiles().collect::<Vec<_>>(), &mut portable);
+            let mut best = vec![0.0; 11];
+            super::super::simd::run(|| {
+                dot_rows_q(fmt, &raw, &xs.tiles().collect::<Vec<_>>(), &mut best)
+            });
+            assert_eq!(bits(&portable), bits(&best), "{fmt:?}");
             #[cfg(target_arch = "x86_64")]
             if super::super::simd::isa() != super::super::simd::Isa::Portable {
-                let mut avx2 = vec![0.0; xs.len()];
-                dot_rows_q_with::<super::super::lanes::Avx2>(fmt, &raw, &xs, &mut avx2);
-                assert_eq!(
-                    portable.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
-                    avx2.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
-                    "{fmt:?} avx2"
-                );
+                let mut avx2 = vec![0.0; 11];
+                super::super::simd::run(|| {
+                    dot_rows_q_with::<super::super::lanes::Avx2>(
+                        fmt,
+                        &raw,
+                        &xs.tiles().collect::<Vec<_>>(),
+                        &mut avx2,
+                    )
+                });
+                assert_eq!(bits(&portable), bits(&avx2), "{fmt:?} avx2");
             }
-            let mut alone = vec![0.0; xs.len()];
-            for (r, x) in xs.iter().enumerate() {
-                alone[r] = dot_row_q(fmt, &raw, x);
+            for r in 0..11 {
+                let mut one = QuantBatch::<i8>::default();
+                one.quantize(&x[r * n..(r + 1) * n], n, Q8_SPEC);
+                let mut alone = [0.0f32];
+                dot_rows_q(fmt, &raw, &one.tiles().collect::<Vec<_>>(), &mut alone);
+                assert_eq!(alone[0].to_bits(), portable[r].to_bits(), "{fmt:?} row {r}");
             }
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&portable), bits(&best), "{fmt:?}");
-            assert_eq!(bits(&portable), bits(&alone), "{fmt:?}");
         }
     }
 
@@ -456,9 +360,16 @@ mod tests {
         }
         let exact: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
         let magnitude: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
-        let mut q = QuantRow::default();
-        q.quantize(&x);
-        let got = dot_row_q(WeightFormat::Q8_0, &raw, &q);
+        let mut q = QuantBatch::<i8>::default();
+        q.quantize(&x, n, Q8_SPEC);
+        let mut got = [0.0f32];
+        dot_rows_q(
+            WeightFormat::Q8_0,
+            &raw,
+            &q.tiles().collect::<Vec<_>>(),
+            &mut got,
+        );
+        let got = got[0];
         assert!(
             (got - exact).abs() < 1e-3 * magnitude,
             "{got} vs {exact} ({magnitude})"

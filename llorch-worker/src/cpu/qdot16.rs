@@ -11,7 +11,10 @@
 //! lane implementation gives the same bits (SYS-0003).
 
 use super::lanes::{Lanes, Portable};
-use super::qdot::{QK, WeightFormat};
+#[cfg(test)]
+use super::qbatch::QuantBatch;
+use super::qbatch::{QK, QuantSpec, Tile};
+use super::qdot::WeightFormat;
 use super::unpack::{Pieces, Unpack};
 
 /// Largest quantized magnitude of activations per 32 values (32-value weight blocks).
@@ -49,90 +52,56 @@ impl WeightFormat {
     }
 }
 
-/// One activation row quantized to `i16`: `x[i] ≈ d[i / 32] · q[i]` (per-256 scales
-/// are repeated over their eight 32-value pieces).
-#[derive(Debug, Clone, Default)]
-pub struct QuantRow16 {
-    /// Quantized values.
-    pub q: Vec<i16>,
-    /// Scale per 32 values.
-    pub d: Vec<f32>,
-    /// Sum of `q` per 32 values (for formats with a min).
-    pub sum: Vec<i32>,
-}
-
-impl QuantRow16 {
-    /// Quantizes `x` (length a multiple of `per`, itself a multiple of 32) with one
-    /// scale per `per` values, to at most `range` in magnitude (rounded to nearest).
-    #[inline(always)]
-    pub fn quantize(&mut self, x: &[f32], per: usize, range: f32) {
-        let n = x.len();
-        self.q.resize(n, 0);
-        self.d.resize(n / QK, 0.0);
-        self.sum.resize(n / QK, 0);
-        for (b, xs) in x.chunks_exact(per).enumerate() {
-            let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let d = amax / range;
-            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-            for (q, &v) in self.q[b * per..(b + 1) * per].iter_mut().zip(xs) {
-                *q = (v * id).round().clamp(-range, range) as i16;
-            }
-            self.d[b * per / QK..(b + 1) * per / QK].fill(d);
+/// How rows are quantized for `fmt`'s 16-bit products.
+pub fn spec(fmt: WeightFormat) -> QuantSpec {
+    if fmt.activations() == ActFormat::I16x256 {
+        QuantSpec {
+            per: 256,
+            range: RANGE_256,
+            f16_scale: false,
         }
-        for (s, qs) in self.sum.iter_mut().zip(self.q.chunks_exact(QK)) {
-            *s = qs.iter().map(|&v| i32::from(v)).sum();
-        }
-    }
-
-    /// Quantizes `x` as `fmt`'s products need (`fmt` must use 16-bit activations).
-    #[inline(always)]
-    pub fn quantize_for(&mut self, fmt: WeightFormat, x: &[f32]) {
-        if fmt.activations() == ActFormat::I16x256 {
-            self.quantize(x, 256, RANGE_256);
-        } else {
-            self.quantize(x, QK, RANGE_32);
+    } else {
+        QuantSpec {
+            per: QK,
+            range: RANGE_32,
+            f16_scale: false,
         }
     }
 }
 
-/// Dots of one weight row with many 16-bit activation rows (quantized for `fmt`),
+/// Dots of one weight row with every row of `x` (quantized with [`spec`]`(fmt)`),
 /// with the lane arithmetic `L`; every `out[r]` depends only on row `r` and the
 /// weights (SYS-0003). Float formats give zeros (use [`super::qdot::dot_row_f`]).
 #[inline(always)]
 pub fn dot_rows_q16_with<L: Lanes>(
     fmt: WeightFormat,
     w: &[u8],
-    xs: &[QuantRow16],
+    x: &[Tile<'_, i16>],
     out: &mut [f32],
 ) {
     use super::unpack::*;
     match fmt {
-        WeightFormat::Q8_0 => rows::<L, Q8_0>(w, xs, out),
-        WeightFormat::Q4_0 => rows::<L, Q4_0>(w, xs, out),
-        WeightFormat::Q4_1 => rows::<L, Q4_1>(w, xs, out),
-        WeightFormat::Q5_0 => rows::<L, Q5_0>(w, xs, out),
-        WeightFormat::Q5_1 => rows::<L, Q5_1>(w, xs, out),
-        WeightFormat::Q4K => rows::<L, Q4K>(w, xs, out),
-        WeightFormat::Q5K => rows::<L, Q5K>(w, xs, out),
-        WeightFormat::Q6K => rows::<L, Q6K>(w, xs, out),
+        WeightFormat::Q8_0 => rows::<L, Q8_0>(w, x, out),
+        WeightFormat::Q4_0 => rows::<L, Q4_0>(w, x, out),
+        WeightFormat::Q4_1 => rows::<L, Q4_1>(w, x, out),
+        WeightFormat::Q5_0 => rows::<L, Q5_0>(w, x, out),
+        WeightFormat::Q5_1 => rows::<L, Q5_1>(w, x, out),
+        WeightFormat::Q4K => rows::<L, Q4K>(w, x, out),
+        WeightFormat::Q5K => rows::<L, Q5K>(w, x, out),
+        WeightFormat::Q6K => rows::<L, Q6K>(w, x, out),
         WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16 => out.fill(0.0),
     }
 }
 
-/// Rows in tiles of 8, then 4, then one by one (the tiling never changes a row's result).
 #[inline(always)]
-fn rows<L: Lanes, F: Unpack>(w: &[u8], xs: &[QuantRow16], out: &mut [f32]) {
-    let mut at = 0;
-    while xs.len() - at >= 8 {
-        tile::<L, F, 8>(w, &xs[at..at + 8], &mut out[at..at + 8]);
-        at += 8;
-    }
-    if xs.len() - at >= 4 {
-        tile::<L, F, 4>(w, &xs[at..at + 4], &mut out[at..at + 4]);
-        at += 4;
-    }
-    for (x, o) in xs[at..].iter().zip(&mut out[at..]) {
-        tile::<L, F, 1>(w, std::slice::from_ref(x), std::slice::from_mut(o));
+fn rows<L: Lanes, F: Unpack>(w: &[u8], x: &[Tile<'_, i16>], out: &mut [f32]) {
+    for &t in x {
+        let o = &mut out[t.start..t.start + t.rows];
+        match t.rows {
+            8 => tile::<L, F, 8>(w, t, o),
+            4 => tile::<L, F, 4>(w, t, o),
+            _ => tile::<L, F, 1>(w, t, o),
+        }
     }
 }
 
@@ -141,38 +110,43 @@ const PREFETCH_AHEAD: usize = 2048;
 
 /// `R` rows against one weight row: each piece is widened once, then met by every row.
 #[inline(always)]
-fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], xs: &[QuantRow16], out: &mut [f32]) {
-    let nb = w.len() / F::BYTES;
-    let np = nb * F::PIECES;
-    // Exact-length views let the compiler drop the bounds checks in the loop.
-    let q: [&[i16]; R] = std::array::from_fn(|r| &xs[r].q[..np * QK]);
-    let d: [&[f32]; R] = std::array::from_fn(|r| &xs[r].d[..np]);
-    let sum: [&[i32]; R] = std::array::from_fn(|r| &xs[r].sum[..np]);
+fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], t: Tile<'_, i16>, out: &mut [f32]) {
+    let stride = F::PIECES * R;
     let mut acc = [L::zero(); R];
     let mut mins = [0.0f32; R];
     let mut up = Pieces::<L>::new();
-    for (b, blk) in w.chunks_exact(F::BYTES).enumerate() {
+    let blocks = w
+        .chunks_exact(F::BYTES)
+        .zip(t.q.chunks_exact(stride * QK))
+        .zip(t.d.chunks_exact(stride).zip(t.sum.chunks_exact(stride)));
+    for ((blk, xq), (xd, xs)) in blocks {
         L::prefetch(blk.as_ptr().wrapping_add(PREFETCH_AHEAD));
         F::load::<L>(blk, &mut up);
-        let x0 = b * F::PIECES;
+        // Σ_j mn[j] · sum[j] per row, exact: in vector lanes for a tile of k-quant
+        // rows (the mins are read once per block), in scalars otherwise.
+        let vector_mins = F::PIECES == 8 && R > 1;
         let mut ints = [L::ints_zero(); R];
         let mut imin = [0i32; R];
         for j in 0..F::PIECES {
-            let wide = L::widen(up.u[j], up.sc[j].0, up.sc[j].1);
+            let (s0, s1) = if F::SCALED { up.sc[j] } else { (1, 1) };
+            let wide = L::widen(up.u[j], s0, s1);
             for r in 0..R {
-                ints[r] = L::dot16(ints[r], wide, &q[r][(x0 + j) * QK..(x0 + j + 1) * QK]);
-                if F::HAS_MIN {
-                    imin[r] += up.mn[j] * sum[r][x0 + j];
+                let at = j * R + r;
+                ints[r] = L::dot16(ints[r], wide, &xq[at * QK..(at + 1) * QK]);
+                if F::HAS_MIN && !vector_mins {
+                    imin[r] += up.mn[j] * xs[r * F::PIECES + j];
                 }
             }
         }
         for r in 0..R {
-            // One activation scale per block: per-32 rows have one piece per block and
-            // per-256 rows share their scale over a k-quant block.
-            let xd = d[r][x0];
-            L::add_scaled(&mut acc[r], up.d * xd, ints[r]);
+            // One activation scale per block (`xd[r]`: piece 0's, shared by a
+            // k-quant block's pieces); row `r`'s piece sums are adjacent.
+            L::add_scaled(&mut acc[r], up.d * xd[r], ints[r]);
             if F::HAS_MIN {
-                mins[r] += up.dmin * xd * imin[r] as f32;
+                if vector_mins {
+                    imin[r] = L::idot8(&up.mn, &xs[r * F::PIECES..(r + 1) * F::PIECES]);
+                }
+                mins[r] += up.dmin * xd[r] * imin[r] as f32;
             }
         }
     }
@@ -183,18 +157,18 @@ fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], xs: &[QuantRow16], out: &
 
 /// [`dot_rows_q16_with`] on the best lane arithmetic of this CPU.
 #[inline(always)]
-pub fn dot_rows_q16(fmt: WeightFormat, w: &[u8], xs: &[QuantRow16], out: &mut [f32]) {
+pub fn dot_rows_q16(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, i16>], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     match super::simd::isa() {
         super::simd::Isa::Avx512Vnni => {
-            return dot_rows_q16_with::<super::lanes::Vnni>(fmt, w, xs, out);
+            return dot_rows_q16_with::<super::lanes::Vnni>(fmt, w, x, out);
         }
         super::simd::Isa::Avx2 | super::simd::Isa::Avx512 => {
-            return dot_rows_q16_with::<super::lanes::Avx2>(fmt, w, xs, out);
+            return dot_rows_q16_with::<super::lanes::Avx2>(fmt, w, x, out);
         }
         super::simd::Isa::Portable => {}
     }
-    dot_rows_q16_with::<Portable>(fmt, w, xs, out);
+    dot_rows_q16_with::<Portable>(fmt, w, x, out);
 }
 
 #[cfg(test)]
@@ -273,10 +247,10 @@ mod tests {
                 .zip(&x)
                 .map(|(a, b)| f64::from((a * b).abs()))
                 .sum();
-            let mut q = QuantRow16::default();
-            q.quantize_for(fmt, &x);
+            let mut q = QuantBatch::<i16>::default();
+            q.quantize(&x, x.len(), spec(fmt));
             let mut got = [0.0f32];
-            dot_rows_q16(fmt, &raw, std::slice::from_ref(&q), &mut got);
+            dot_rows_q16(fmt, &raw, &q.tiles().collect::<Vec<_>>(), &mut got);
             // 16-bit activations: error ~2^-15 of each block's largest value.
             let err = (f64::from(got[0]) - exact).abs();
             assert!(
@@ -292,30 +266,40 @@ mod tests {
         for (fmt, _) in FORMATS {
             let n = 1024;
             let raw = weights(fmt, n / fmt.block_elems(), 11);
-            let xs: Vec<QuantRow16> = (0..13)
-                .map(|r| {
-                    let mut q = QuantRow16::default();
-                    q.quantize_for(fmt, &activations(n, r));
-                    q
-                })
-                .collect();
+            let x: Vec<f32> = (0..13).flat_map(|r| activations(n, r)).collect();
+            let mut xs = QuantBatch::<i16>::default();
+            xs.quantize(&x, n, spec(fmt));
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            let mut portable = vec![0.0; xs.len()];
-            dot_rows_q16_with::<Portable>(fmt, &raw, &xs, &mut portable);
-            let mut best = vec![0.0; xs.len()];
-            super::super::simd::run(|| dot_rows_q16(fmt, &raw, &xs, &mut best));
+            let mut portable = vec![0.0; 13];
+            dot_rows_q16_with::<Portable>(
+                fmt,
+                &raw,
+                &xs.tiles().collect::<Vec<_>>(),
+                &mut portable,
+            );
+            let mut best = vec![0.0; 13];
+            super::super::simd::run(|| {
+                dot_rows_q16(fmt, &raw, &xs.tiles().collect::<Vec<_>>(), &mut best)
+            });
             assert_eq!(bits(&portable), bits(&best), "{fmt:?}");
             #[cfg(target_arch = "x86_64")]
             if super::super::simd::isa() != super::super::simd::Isa::Portable {
-                let mut avx2 = vec![0.0; xs.len()];
+                let mut avx2 = vec![0.0; 13];
                 super::super::simd::run(|| {
-                    dot_rows_q16_with::<super::super::lanes::Avx2>(fmt, &raw, &xs, &mut avx2)
+                    dot_rows_q16_with::<super::super::lanes::Avx2>(
+                        fmt,
+                        &raw,
+                        &xs.tiles().collect::<Vec<_>>(),
+                        &mut avx2,
+                    )
                 });
                 assert_eq!(bits(&portable), bits(&avx2), "{fmt:?} avx2");
             }
-            for (r, x) in xs.iter().enumerate() {
+            for r in 0..13 {
+                let mut one = QuantBatch::<i16>::default();
+                one.quantize(&x[r * n..(r + 1) * n], n, spec(fmt));
                 let mut alone = [0.0f32];
-                dot_rows_q16(fmt, &raw, std::slice::from_ref(x), &mut alone);
+                dot_rows_q16(fmt, &raw, &one.tiles().collect::<Vec<_>>(), &mut alone);
                 assert_eq!(alone[0].to_bits(), portable[r].to_bits(), "{fmt:?} row {r}");
             }
         }
@@ -345,10 +329,10 @@ mod tests {
                 .zip(&x)
                 .map(|(a, b)| f64::from(*a) * f64::from(*b))
                 .sum();
-            let mut q = QuantRow16::default();
-            q.quantize_for(fmt, &x);
+            let mut q = QuantBatch::<i16>::default();
+            q.quantize(&x, x.len(), spec(fmt));
             let mut got = [0.0f32];
-            dot_rows_q16(fmt, &raw, std::slice::from_ref(&q), &mut got);
+            dot_rows_q16(fmt, &raw, &q.tiles().collect::<Vec<_>>(), &mut got);
             assert!(exact > 0.0);
             assert!(
                 (f64::from(got[0]) - exact).abs() < 1e-5 * exact,

@@ -53,6 +53,8 @@ pub trait Unpack {
     const PIECES: usize;
     /// Whether values carry a min (`dmin · m_j`).
     const HAS_MIN: bool;
+    /// Whether pieces carry integer scales (`sc` other than 1).
+    const SCALED: bool = false;
     /// Bytes per block.
     const BYTES: usize;
     /// Unpacks `blk` (exactly `BYTES` long) into the first `PIECES` pieces.
@@ -163,6 +165,7 @@ fn k_quant<L: Lanes>(blk: &[u8], qh: Option<&[u8]>, qs: &[u8], p: &mut Pieces<L>
 }
 
 impl Unpack for Q4K {
+    const SCALED: bool = true;
     const HAS_MIN: bool = true;
     const PIECES: usize = 8;
     const BYTES: usize = 144;
@@ -173,6 +176,7 @@ impl Unpack for Q4K {
 }
 
 impl Unpack for Q5K {
+    const SCALED: bool = true;
     const HAS_MIN: bool = true;
     const PIECES: usize = 8;
     const BYTES: usize = 176;
@@ -183,6 +187,7 @@ impl Unpack for Q5K {
 }
 
 impl Unpack for Q6K {
+    const SCALED: bool = true;
     const HAS_MIN: bool = false;
     const PIECES: usize = 8;
     const BYTES: usize = 210;
