@@ -50,15 +50,30 @@ fn top_candidates(logits: &[f32], k: usize) -> Vec<(f32, u32)> {
         return Vec::new();
     }
     if k <= 256 && k < logits.len() {
-        // One pass keeping the best `k`, sorted; most logits fail the first compare.
+        // One pass keeping the best `k`, sorted. Once `k` are held, a run of logits
+        // all below the worst held one (a vectorized test) is skipped whole; a run
+        // with any logit at or above it (or NaN) goes through the exact comparison.
+        const RUN: usize = 64;
         let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
-        for (&l, i) in logits.iter().zip(0u32..) {
-            if best.len() == k && best_first(&(l, i), &best[k - 1]) != Ordering::Less {
-                continue;
+        for (run, ls) in logits.chunks(RUN).enumerate() {
+            if best.len() == k {
+                let worst = best[k - 1].0;
+                let mut any = false;
+                for &l in ls {
+                    any |= !(l < worst);
+                }
+                if !any {
+                    continue;
+                }
             }
-            let at = best.partition_point(|b| best_first(b, &(l, i)) == Ordering::Less);
-            best.insert(at, (l, i));
-            best.truncate(k);
+            for (&l, i) in ls.iter().zip((run * RUN) as u32..) {
+                if best.len() == k && best_first(&(l, i), &best[k - 1]) != Ordering::Less {
+                    continue;
+                }
+                let at = best.partition_point(|b| best_first(b, &(l, i)) == Ordering::Less);
+                best.insert(at, (l, i));
+                best.truncate(k);
+            }
         }
         return best;
     }
@@ -394,6 +409,32 @@ mod tests {
             !top_suffices(&all, 64, vocab),
             "untruncated draws need the whole row"
         );
+    }
+
+    #[test]
+    fn top_candidates_equal_a_full_sort() {
+        // Many ties (a few distinct values), both zeros, runs of every length.
+        for (n, k) in [
+            (1000, 40),
+            (64, 64),
+            (65, 3),
+            (3000, 256),
+            (130, 1),
+            (5000, 100),
+        ] {
+            let logits: Vec<f32> = (0..n)
+                .map(|i| match (i * 7919) % 13 {
+                    0 => -0.0,
+                    1 => 0.0,
+                    v => ((i * 31) % 17) as f32 - v as f32,
+                })
+                .collect();
+            let mut all: Vec<(f32, u32)> =
+                logits.iter().zip(0u32..).map(|(&l, i)| (l, i)).collect();
+            all.sort_by(best_first);
+            all.truncate(k);
+            assert_eq!(top_candidates(&logits, k), all, "n {n} k {k}");
+        }
     }
 
     #[test]
