@@ -34,9 +34,14 @@ pub trait Lanes {
     type Ints: Copy;
     /// Zeroed integer lanes.
     fn ints_zero() -> Self::Ints;
-    /// `acc[l] + s · Σ u[4l..4l+4] · x[4l..4l+4]` with `s = s0` for lanes 0-3 and `s1`
-    /// for lanes 4-7 (exact integers).
-    fn dot_madd(acc: Self::Ints, u: Self::Piece, x: &[i8], s0: i32, s1: i32) -> Self::Ints;
+    /// A piece prepared once for the dots of many 8-bit activation rows.
+    type Prep: Copy;
+    /// Prepares `u` for [`Lanes::dot8`].
+    fn prep(u: Self::Piece) -> Self::Prep;
+    /// `Σ u[4l..4l+4] · (x[4l..4l+4] - 128)` per lane `l`: 8-bit activations are stored
+    /// offset by 128 (`u8`), as `dpbusd` takes them (exact integers; `x` holds at least
+    /// 32 values).
+    fn dot8(u: Self::Prep, x: &[u8]) -> Self::Ints;
     /// A piece widened to 16 bits with its scales applied (`u[i] · s0` for `i < 16`,
     /// `u[i] · s1` above; every format's products fit: |u · s| ≤ 4096).
     type Wide: Copy;
@@ -125,19 +130,25 @@ impl Lanes for Portable {
         [0; 8]
     }
 
+    type Prep = [i8; 32];
+
     #[inline(always)]
-    fn dot_madd(mut acc: [i32; 8], u: [i8; 32], x: &[i8], s0: i32, s1: i32) -> [i32; 8] {
-        for (l, (a, (uc, xc))) in acc
+    fn prep(u: [i8; 32]) -> [i8; 32] {
+        u
+    }
+
+    #[inline(always)]
+    fn dot8(u: [i8; 32], x: &[u8]) -> [i32; 8] {
+        let mut acc = [0i32; 8];
+        for (a, (uc, xc)) in acc
             .iter_mut()
-            .zip(u.chunks_exact(4).zip(x.chunks_exact(4)))
-            .enumerate()
+            .zip(u.chunks_exact(4).zip(x[..32].chunks_exact(4)))
         {
-            let p: i32 = uc
+            *a = uc
                 .iter()
                 .zip(xc)
-                .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                .map(|(&a, &b)| i32::from(a) * (i32::from(b) - 128))
                 .sum();
-            *a += p * if l < 4 { s0 } else { s1 };
         }
         acc
     }
@@ -299,18 +310,31 @@ impl Lanes for Avx2 {
         Self::zero_piece()
     }
 
+    /// `(|u|, u)`.
+    type Prep = (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i);
+
     #[inline(always)]
-    fn dot_madd(acc: Self::Ints, uv: Self::Piece, x: &[i8], s0: i32, s1: i32) -> Self::Ints {
+    fn prep(u: Self::Piece) -> Self::Prep {
+        // SAFETY: AVX2 is present (the type's contract).
+        unsafe { (std::arch::x86_64::_mm256_sign_epi8(u, u), u) }
+    }
+
+    #[inline(always)]
+    fn dot8(u: Self::Prep, x: &[u8]) -> Self::Ints {
         use std::arch::x86_64::*;
         assert!(x.len() >= 32);
         // SAFETY: AVX2 is present (the type's contract); `x` has at least 32 bytes
         // (checked above), read with an unaligned load.
         unsafe {
-            // |u| · (x with u's sign): pairwise i16 sums (no overflow: 2·128·127 < 2^15),
+            // Back to signed (x - 128 = x ^ 0x80), then |u| · (x with u's sign):
+            // pairwise i16 sums (no overflow: |u| ≤ 128, |x| ≤ 127, 2·128·127 < 2^15),
             // then adjacent pairs to i32: lane l sums elements 4l..4l+4.
-            let (ax, sy) = unsigned_signed(uv, x);
-            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
-            scale_add(acc, p, s0, s1)
+            let xv = _mm256_xor_si256(
+                _mm256_loadu_si256(x.as_ptr().cast()),
+                _mm256_set1_epi8(-128),
+            );
+            let sy = _mm256_sign_epi8(xv, u.1);
+            _mm256_madd_epi16(_mm256_maddubs_epi16(u.0, sy), _mm256_set1_epi16(1))
         }
     }
 
@@ -393,44 +417,6 @@ impl Lanes for Avx2 {
     }
 }
 
-/// `(|u|, x with u's sign)`: the same products as `u · x`, with the first operand
-/// unsigned, as `maddubs` and `dpbusd` need. `x` must hold at least 32 bytes.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn unsigned_signed(
-    uv: std::arch::x86_64::__m256i,
-    x: &[i8],
-) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-    use std::arch::x86_64::*;
-    // SAFETY: AVX2 is present (callers are `Avx2`/`Vnni` methods, which assert
-    // `x.len() >= 32` before calling); the load is unaligned.
-    unsafe {
-        let xv = _mm256_loadu_si256(x.as_ptr().cast());
-        (_mm256_sign_epi8(uv, uv), _mm256_sign_epi8(xv, uv))
-    }
-}
-
-/// `acc + p · (s0 | s1)` on i32 lanes, skipping the multiply for unit scales.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn scale_add(
-    acc: std::arch::x86_64::__m256i,
-    p: std::arch::x86_64::__m256i,
-    s0: i32,
-    s1: i32,
-) -> std::arch::x86_64::__m256i {
-    use std::arch::x86_64::*;
-    // SAFETY: AVX2 is present (callers are `Avx2`/`Vnni` methods).
-    unsafe {
-        let p = if s0 == 1 && s1 == 1 {
-            p
-        } else {
-            _mm256_mullo_epi32(p, _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1))
-        };
-        _mm256_add_epi32(acc, p)
-    }
-}
-
 /// AVX-512 VNNI lanes: as [`Avx2`] with `dpbusd` for the integer part. Use only when
 /// [`super::simd::isa`] reports [`super::simd::Isa::Avx512Vnni`], inside [`super::simd::run`].
 #[cfg(target_arch = "x86_64")]
@@ -478,17 +464,27 @@ impl Lanes for Vnni {
         Avx2::ints_zero()
     }
 
+    /// `(u, -128 · Σ u per lane)`: the correction for the offset activations.
+    type Prep = (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i);
+
     #[inline(always)]
-    fn dot_madd(acc: Self::Ints, uv: Self::Piece, x: &[i8], s0: i32, s1: i32) -> Self::Ints {
+    fn prep(u: Self::Piece) -> Self::Prep {
+        use std::arch::x86_64::*;
+        // SAFETY: AVX-512 VNNI/VL and AVX2 are present (the type's contract).
+        unsafe {
+            let s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(-128), u);
+            (u, _mm256_sub_epi32(_mm256_setzero_si256(), s))
+        }
+    }
+
+    #[inline(always)]
+    fn dot8(u: Self::Prep, x: &[u8]) -> Self::Ints {
         use std::arch::x86_64::*;
         assert!(x.len() >= 32);
         // SAFETY: AVX-512 VNNI/VL and AVX2 are present (the type's contract); `x` has
-        // at least 32 bytes (checked above), read with an unaligned load.
-        unsafe {
-            let (ax, sy) = unsigned_signed(uv, x);
-            let p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
-            scale_add(acc, p, s0, s1)
-        }
+        // at least 32 bytes (checked above), read with an unaligned load. `dpbusd`
+        // takes the offset activations as unsigned and the weights as signed, exact.
+        unsafe { _mm256_dpbusd_epi32(u.1, _mm256_loadu_si256(x.as_ptr().cast()), u.0) }
     }
 
     type Wide = <Avx2 as Lanes>::Wide;

@@ -41,7 +41,7 @@ pub struct Activations {
     /// `rows * cols` floats.
     pub f: Vec<f32>,
     /// The same rows quantized to `i8` per 32 values (filled on demand).
-    pub q: QuantBatch<i8>,
+    pub q: QuantBatch<u8>,
     /// The same rows quantized to `i16` per 32 values (filled on demand).
     pub q16: QuantBatch<i16>,
     /// The same rows quantized to `i16` per 256 values for k-quant weights (filled on demand).

@@ -33,14 +33,15 @@ pub trait QElem: Copy + Default + Send + Sync {
     fn to_i32(self) -> i32;
 }
 
-impl QElem for i8 {
+/// 8-bit activations stored offset by 128 (`q + 128`), as `dpbusd` takes them.
+impl QElem for u8 {
     #[inline(always)]
     fn from_rounded(v: f32) -> Self {
-        v as i8
+        (v as i32 + 128) as u8
     }
     #[inline(always)]
     fn to_i32(self) -> i32 {
-        i32::from(self)
+        i32::from(self) - 128
     }
 }
 

@@ -97,7 +97,7 @@ pub const Q8_SPEC: QuantSpec = QuantSpec {
 /// (SYS-0003). Formats of other block sizes and float formats give zeros (they
 /// take other activations: [`WeightFormat::activations`]).
 #[inline(always)]
-pub fn dot_rows_q_with<L: Lanes>(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, i8>], out: &mut [f32]) {
+pub fn dot_rows_q_with<L: Lanes>(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, u8>], out: &mut [f32]) {
     use super::unpack::*;
     match fmt {
         WeightFormat::Q8_0 => rows::<L, Q8_0>(w, x, out),
@@ -110,7 +110,7 @@ pub fn dot_rows_q_with<L: Lanes>(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, i8>]
 }
 
 #[inline(always)]
-fn rows<L: Lanes, F: Unpack>(w: &[u8], x: &[Tile<'_, i8>], out: &mut [f32]) {
+fn rows<L: Lanes, F: Unpack>(w: &[u8], x: &[Tile<'_, u8>], out: &mut [f32]) {
     for &t in x {
         let o = &mut out[t.start..t.start + t.rows];
         match t.rows {
@@ -126,7 +126,7 @@ const PREFETCH_AHEAD: usize = 2048;
 
 /// `R` rows against one weight row (one piece per block); accumulators stay in registers.
 #[inline(always)]
-fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], t: Tile<'_, i8>, out: &mut [f32]) {
+fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], t: Tile<'_, u8>, out: &mut [f32]) {
     let mut acc = [L::zero(); R];
     let mut mins = [0.0f32; R];
     let mut up = Pieces::<L>::new();
@@ -137,8 +137,9 @@ fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], t: Tile<'_, i8>, out: &mu
     for ((blk, xq), (xd, xs)) in blocks {
         L::prefetch(blk.as_ptr().wrapping_add(PREFETCH_AHEAD));
         F::load::<L>(blk, &mut up);
+        let u = L::prep(up.u[0]);
         for r in 0..R {
-            let ints = L::dot_madd(L::ints_zero(), up.u[0], &xq[r * QK..(r + 1) * QK], 1, 1);
+            let ints = L::dot8(u, &xq[r * QK..(r + 1) * QK]);
             L::add_scaled(&mut acc[r], up.d * xd[r], ints);
             if F::HAS_MIN {
                 mins[r] += up.dmin * xd[r] * (up.mn[0] * xs[r]) as f32;
@@ -152,7 +153,7 @@ fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], t: Tile<'_, i8>, out: &mu
 
 /// [`dot_rows_q_with`] on the best lane arithmetic of this CPU.
 #[inline(always)]
-pub fn dot_rows_q(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, i8>], out: &mut [f32]) {
+pub fn dot_rows_q(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, u8>], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     match super::simd::isa() {
         super::simd::Isa::Avx512Vnni => {
@@ -308,7 +309,7 @@ mod tests {
             let x: Vec<f32> = (0..11 * n)
                 .map(|i| (((i % n) * 31 + (i / n) * 17) % 97) as f32 / 7.0 - 48.0 / 7.0)
                 .collect();
-            let mut xs = QuantBatch::<i8>::default();
+            let mut xs = QuantBatch::<u8>::default();
             xs.quantize(&x, n, Q8_SPEC);
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             let mut portable = vec![0.0; 11];
@@ -332,7 +333,7 @@ mod tests {
                 assert_eq!(bits(&portable), bits(&avx2), "{fmt:?} avx2");
             }
             for r in 0..11 {
-                let mut one = QuantBatch::<i8>::default();
+                let mut one = QuantBatch::<u8>::default();
                 one.quantize(&x[r * n..(r + 1) * n], n, Q8_SPEC);
                 let mut alone = [0.0f32];
                 dot_rows_q(fmt, &raw, &one.tiles().collect::<Vec<_>>(), &mut alone);
@@ -360,7 +361,7 @@ mod tests {
         }
         let exact: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
         let magnitude: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
-        let mut q = QuantBatch::<i8>::default();
+        let mut q = QuantBatch::<u8>::default();
         q.quantize(&x, n, Q8_SPEC);
         let mut got = [0.0f32];
         dot_rows_q(

@@ -60,7 +60,7 @@ fn top_candidates(logits: &[f32], k: usize) -> Vec<(f32, u32)> {
                 let worst = best[k - 1].0;
                 let mut any = false;
                 for &l in ls {
-                    any |= !(l < worst);
+                    any |= (l >= worst) | l.is_nan();
                 }
                 if !any {
                     continue;
