@@ -27,8 +27,14 @@ struct Scratch {
     gate: Vec<f32>,
     up: Vec<f32>,
     tmp: Vec<f32>,
+    /// Logit rows of the step (kept: a fresh vocabulary-wide buffer per step costs
+    /// page faults and zeroing).
+    logits: Vec<f32>,
     act: Activations,
 }
+
+/// Logit rows whose buffers stay allocated between steps.
+const KEEP_LOGIT_ROWS: usize = 64;
 
 /// The model on the CPU, with its KV cache in host memory.
 #[derive(Debug)]
@@ -286,14 +292,19 @@ impl ComputeBackend for CpuBackend {
         }
         norm_rows(&mut s.h, &self.w.output_norm, d, self.cfg.eps);
         s.act.load(&s.h, d);
-        let mut logits = Vec::new();
         matmul(
             &self.w.view(&self.w.output),
             &mut s.act,
-            &mut logits,
+            &mut s.logits,
             &mut s.tmp,
         );
-        finish_step(batch, &logits, self.w.vocab, out);
+        finish_step(batch, &s.logits, self.w.vocab, out);
+        // Keep the buffers of a decode batch; give back those of a step that asked
+        // for every position's logits (teacher forcing: up to a GB).
+        if s.logits.len() > KEEP_LOGIT_ROWS * self.w.vocab {
+            s.logits = Vec::new();
+            s.tmp = Vec::new();
+        }
         Ok(())
     }
 }
