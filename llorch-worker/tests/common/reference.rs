@@ -53,6 +53,12 @@ pub fn compare(backend: &mut dyn ComputeBackend) -> Agreement {
                 clear += 1;
                 if row[0].0 == top[0]["id"].as_u64().unwrap() as u32 {
                     agree += 1;
+                } else {
+                    // Which steps flip, and by how much (reported with the result).
+                    eprintln!(
+                        "flip at step {k}: reference gap {gap:.3}, ours picks {} over {}",
+                        row[0].0, top[0]["id"]
+                    );
                 }
             }
             // Our logprob of the reference's chosen token (from our top-5 when present).
