@@ -2,7 +2,7 @@
 //! decode and the aggregate decode of many concurrent sequences.
 //!
 //! `gpu_bench --model PATH|demo [--device cuda:0] [--prefill 512] [--seqs 64]
-//! [--steps 128] [--simt] [--synth llama3-8b-q4km|llama3-8b-f16 [--out-dir DIR]]`
+//! [--steps 128] [--simt] [--synth llama3-8b-q4km|llama3-8b-f16|gemma3-270m-q5 [--out-dir DIR]]`
 //! (`--simt`: f32 lanes instead of tensor cores; `--synth`: a synthetic model of that
 //! shape, written first) prints one markdown row per figure; the figures of
 //! benches/reports/cuda.md come from it.
@@ -59,9 +59,12 @@ fn decode(e: &mut Engine, n: usize, steps: u32, salt: usize) -> f64 {
     tps
 }
 
-/// A synthetic model of a real shape (`llama3-8b-q4km`, `llama3-8b-f16`), written to
-/// `--out-dir` (default /tmp/models) unless already there. Q4_K_M here means Q4_K
-/// matrices and embeddings with a Q6_K output, as llama.cpp's Q4_K_M mostly is.
+/// A synthetic model of a real shape (`llama3-8b-q4km`, `llama3-8b-f16`,
+/// `gemma3-270m-q5`), written to `--out-dir` (default /tmp/models) unless already there.
+/// Q4_K_M here means Q4_K matrices and embeddings with a Q6_K output, as llama.cpp's
+/// Q4_K_M mostly is; `gemma3-270m-q5` has gemma-3-270m's shape with Q5_0 matrices (most
+/// of the real file's) and the Q8_0 tied embedding/output (a stand-in for the real
+/// model where it cannot be copied).
 fn synth_model(name: &str) -> PathBuf {
     let mut cfg = SynthConfig::llama3_8b();
     match name {
@@ -71,7 +74,13 @@ fn synth_model(name: &str) -> PathBuf {
             cfg.output_type = GgmlType::Q6_K;
         }
         "llama3-8b-f16" => {}
-        other => panic!("unknown synthetic model {other} (llama3-8b-q4km, llama3-8b-f16)"),
+        "gemma3-270m-q5" => {
+            cfg = SynthConfig::gemma3_270m();
+            cfg.weight_type = GgmlType::Q5_0;
+        }
+        other => panic!(
+            "unknown synthetic model {other} (llama3-8b-q4km, llama3-8b-f16, gemma3-270m-q5)"
+        ),
     }
     cfg.fill = WeightFill::Tiled { seed: 8, std: 0.02 };
     let dir = PathBuf::from(arg("--out-dir").unwrap_or_else(|| "/tmp/models".into()));

@@ -1,11 +1,11 @@
 //! Eight-lane integer dot products of 32-value pieces, accumulated in eight float lanes.
 //!
-//! Activations come as `i8` ([`Lanes::dot_madd`]) or `i16` ([`Lanes::dot16`]).
-//!
-//! Lane `l` of a piece is the exact integer `Σ u[4l..4l+4] · x[4l..4l+4]`; it is
-//! scaled and added to float lane `l` with one fused multiply-add. The AVX2
-//! implementation computes the same integers with `maddubs`/`madd`, the VNNI one
-//! with `dpbusd`, and all use the same fused operation, so every path gives
+//! Activations come as 8 bits offset by 128 ([`Lanes::dot8`]: lane `l` is the exact
+//! integer `Σ u[4l..4l+4] · x[4l..4l+4]`) or as 16 bits ([`Lanes::dot16`]: lane `l`
+//! sums elements `2l, 2l+1, 16+2l, 17+2l`); a block's integer lanes are scaled and
+//! added to float lane `l` with one fused multiply-add. The AVX2 implementation
+//! computes the same integers with `maddubs`/`madd`, the VNNI one with
+//! `dpbusd`/`dpwssd`, and all use the same fused operation, so every path gives
 //! identical bits (SYS-0003); the final sum of the lanes has a fixed order.
 #![allow(unsafe_code)]
 
