@@ -37,9 +37,10 @@ impl Gpu {
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
-        // Tensor cores for every matrix but the tall output projection, which only ever
-        // sees a few rows per sequence (the choice depends on the matrix alone).
-        if self.tensor_cores() && rows < QMM_TALL {
+        // Tensor cores for every matrix when enabled (the output projection included:
+        // 64-sequence decode +21%, batch 1 +3% over f32 lanes); the choice never
+        // depends on the step.
+        if self.tensor_cores() {
             return self.qmm_tc(fmt, w, rows, cols, x, ntok, y);
         }
         // Warps sharing a row from the matrix's shape alone (batch invariance): four

@@ -22,8 +22,6 @@ const QMM_WARPS: usize = 4;
 const QMM_TT: usize = 8;
 /// Warps of a tensor-core block (`mma.cu`).
 const TC_WARPS: usize = 8;
-/// Matrices with at least this many rows (output projections) use f32 lanes.
-const QMM_TALL: usize = 16_384;
 /// Rows of at most this many values are read by one warp; longer ones by four.
 const QMM_SHORT_ROW: usize = 1024;
 /// Most candidates [`crate::Gpu::row_topk`] keeps per row (`topk.cu`).
