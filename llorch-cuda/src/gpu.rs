@@ -40,6 +40,7 @@ pub struct Gpu {
     arch: String,
     ordinal: usize,
     major: i32,
+    sms: usize,
     tensor_cores: bool,
 }
 
@@ -72,6 +73,9 @@ impl Gpu {
         let stream = ctx.new_stream()?;
         let name = ctx.name()?;
         let (major, minor) = ctx.compute_capability()?;
+        let sms = ctx.attribute(
+            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+        )?;
         // Hopper's own instructions need the `a` target.
         let arch = if major == 9 {
             format!("sm_{major}{minor}a")
@@ -89,6 +93,7 @@ impl Gpu {
             stream,
             funcs,
             major,
+            sms: usize::try_from(sms).unwrap_or(1).max(1),
             tensor_cores: major >= 8,
             name,
             arch,
@@ -101,6 +106,11 @@ impl Gpu {
     pub fn set_tensor_cores(&mut self, on: bool) -> bool {
         self.tensor_cores = on && self.major >= 8;
         self.tensor_cores
+    }
+
+    /// Streaming multiprocessors of the device.
+    pub fn sms(&self) -> usize {
+        self.sms
     }
 
     /// Whether matrix products use tensor cores.

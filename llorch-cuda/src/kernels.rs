@@ -120,7 +120,8 @@ pub enum Kernel {
         /// Rows per group of warps.
         rows: u8,
     },
-    /// Tensor-core matrix product from blocks of a format, `tile` tokens per block (8 or 64).
+    /// Tensor-core matrix product from blocks of a format, `tile` tokens per block
+    /// (one of [`TC_TILES`]).
     QmmTc {
         /// Weight format.
         fmt: QFormat,
@@ -153,6 +154,9 @@ pub enum Kernel {
     TopkMerge,
 }
 
+/// Token tiles of the tensor-core products (`mma.cu`), smallest first.
+pub const TC_TILES: [u8; 4] = [8, 16, 32, 64];
+
 impl Kernel {
     /// Every kernel.
     pub fn all() -> Vec<Kernel> {
@@ -165,7 +169,7 @@ impl Kernel {
             }
         }
         for fmt in QFormat::ALL {
-            for tile in [8, 64] {
+            for tile in TC_TILES {
                 v.push(Kernel::QmmTc { fmt, tile });
             }
         }

@@ -195,6 +195,14 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
         qmm_tc_impl<F, 8>(W, rows, cols, X, ntok, Y);                                            \
     }                                                                                            \
     extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                  \
+        qmm_tc_##NAME##_n16(const u8* W, int rows, int cols, const float* X, int ntok, float* Y) { \
+        qmm_tc_impl<F, 16>(W, rows, cols, X, ntok, Y);                                           \
+    }                                                                                            \
+    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                  \
+        qmm_tc_##NAME##_n32(const u8* W, int rows, int cols, const float* X, int ntok, float* Y) { \
+        qmm_tc_impl<F, 32>(W, rows, cols, X, ntok, Y);                                           \
+    }                                                                                            \
+    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                  \
         qmm_tc_##NAME##_n64(const u8* W, int rows, int cols, const float* X, int ntok, float* Y) { \
         qmm_tc_impl<F, 64>(W, rows, cols, X, ntok, Y);                                           \
     }

@@ -6,7 +6,7 @@ use cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 use super::*;
 use crate::error::Result;
 use crate::gpu::{Gpu, IndexBuf};
-use crate::kernels::{Kernel, QFormat};
+use crate::kernels::{Kernel, QFormat, TC_TILES};
 
 impl Gpu {
     /// `y[t][j] = Σ_k w[j][k] · x[t][k]` for `ntok` rows of `x` and `rows` rows of `w`
@@ -81,9 +81,21 @@ impl Gpu {
         shape("qmm", cols.is_multiple_of(32), || {
             format!("{cols} columns, not whole 32s")
         })?;
-        // Tokens per block from the step: it changes no sum.
-        let tile: u8 = if ntok <= 16 { 8 } else { 64 };
-        let blocks = ntok.div_ceil(usize::from(tile)) * rows.div_ceil(16);
+        // Tokens per block from the step and the matrix (it changes no sum): the
+        // largest tile, up to the first that holds every token, that still gives every
+        // multiprocessor a block; else the smallest (small matrices, few tokens).
+        let row_blocks = rows.div_ceil(16);
+        let cap = TC_TILES
+            .into_iter()
+            .find(|&t| usize::from(t) >= ntok)
+            .unwrap_or(TC_TILES[TC_TILES.len() - 1]);
+        let tile = TC_TILES
+            .into_iter()
+            .rev()
+            .filter(|&t| t <= cap)
+            .find(|&t| row_blocks * ntok.div_ceil(usize::from(t)) >= self.sms())
+            .unwrap_or(TC_TILES[0]);
+        let blocks = ntok.div_ceil(usize::from(tile)) * row_blocks;
         let c = cfg((blocks, 1), TC_WARPS * 32)?;
         let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
         let mut b = self
