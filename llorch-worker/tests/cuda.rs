@@ -257,44 +257,48 @@ fn too_little_vram_fails_fast_naming_bytes_and_device() {
 fn row_topk_is_exact_with_ties_to_the_lower_id() {
     use llorch_worker::sampling::{log_sum_exp, top_logprobs};
     let gpu = Gpu::open(0, None).unwrap();
-    let (rows, vocab) = (5, 262_144);
-    let mut logits = noise(7, rows * vocab);
-    // Ties: row 1 has many equal values at the top, row 2 is constant.
-    for v in logits[vocab..2 * vocab].iter_mut().step_by(1000) {
-        *v = 3.0;
-    }
-    logits[2 * vocab..3 * vocab].fill(0.5);
-    let d = gpu.upload(&logits).unwrap();
-    let mut scratch = llorch_cuda::TopKScratch::new(&gpu, rows, vocab).unwrap();
-    for k in [1, 40, 64] {
-        let mut vals = gpu.alloc::<f32>(rows * k).unwrap();
-        let mut ids = gpu.alloc::<i32>(rows * k).unwrap();
-        let mut lse = gpu.alloc::<f32>(rows).unwrap();
-        gpu.row_topk(
-            &d.as_view(),
-            rows,
-            vocab,
-            k,
-            &mut scratch,
-            &mut vals.as_view_mut(),
-            &mut ids.as_view_mut(),
-            &mut lse.as_view_mut(),
-        )
-        .unwrap();
-        let mut hv = vec![0.0f32; rows * k];
-        let mut hi = vec![0i32; rows * k];
-        let mut hl = vec![0.0f32; rows];
-        gpu.read(&vals.as_view(), &mut hv).unwrap();
-        gpu.read(&ids.as_view(), &mut hi).unwrap();
-        gpu.read(&lse.as_view(), &mut hl).unwrap();
-        for r in 0..rows {
-            let row = &logits[r * vocab..(r + 1) * vocab];
-            let l = log_sum_exp(row);
-            assert!((hl[r] - l).abs() < 1e-4, "row {r}: lse {} vs {l}", hl[r]);
-            let want = top_logprobs(row, l, k);
-            for (i, (id, _)) in want.iter().enumerate() {
-                assert_eq!(hi[r * k + i] as u32, *id, "row {r} k {k} rank {i}");
-                assert_eq!(hv[r * k + i], row[*id as usize], "row {r} k {k} rank {i}");
+    // 262 144: the merge holds every candidate in shared memory; 300 007: more than it
+    // holds at k = 64 (read from global memory), and a partial last slice.
+    for vocab in [262_144, 300_007] {
+        let rows = 5;
+        let mut logits = noise(7, rows * vocab);
+        // Ties: row 1 has many equal values at the top, row 2 is constant.
+        for v in logits[vocab..2 * vocab].iter_mut().step_by(1000) {
+            *v = 3.0;
+        }
+        logits[2 * vocab..3 * vocab].fill(0.5);
+        let d = gpu.upload(&logits).unwrap();
+        let mut scratch = llorch_cuda::TopKScratch::new(&gpu, rows, vocab).unwrap();
+        for k in [1, 40, 64] {
+            let mut vals = gpu.alloc::<f32>(rows * k).unwrap();
+            let mut ids = gpu.alloc::<i32>(rows * k).unwrap();
+            let mut lse = gpu.alloc::<f32>(rows).unwrap();
+            gpu.row_topk(
+                &d.as_view(),
+                rows,
+                vocab,
+                k,
+                &mut scratch,
+                &mut vals.as_view_mut(),
+                &mut ids.as_view_mut(),
+                &mut lse.as_view_mut(),
+            )
+            .unwrap();
+            let mut hv = vec![0.0f32; rows * k];
+            let mut hi = vec![0i32; rows * k];
+            let mut hl = vec![0.0f32; rows];
+            gpu.read(&vals.as_view(), &mut hv).unwrap();
+            gpu.read(&ids.as_view(), &mut hi).unwrap();
+            gpu.read(&lse.as_view(), &mut hl).unwrap();
+            for r in 0..rows {
+                let row = &logits[r * vocab..(r + 1) * vocab];
+                let l = log_sum_exp(row);
+                assert!((hl[r] - l).abs() < 1e-4, "row {r}: lse {} vs {l}", hl[r]);
+                let want = top_logprobs(row, l, k);
+                for (i, (id, _)) in want.iter().enumerate() {
+                    assert_eq!(hi[r * k + i] as u32, *id, "row {r} k {k} rank {i}");
+                    assert_eq!(hv[r * k + i], row[*id as usize], "row {r} k {k} rank {i}");
+                }
             }
         }
     }

@@ -110,9 +110,10 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
                                             const float* __restrict__ X, int ntok,
                                             float* __restrict__ Y) {
     constexpr int NT = TN / 8;
-    // Small tiles take two chunks per round (twice the loads in flight); the chunks'
+    // Small tiles take four chunks per round (four times the loads in flight: decode
+    // latency; 44 KB of shared memory, under the 48 KB static limit); the chunks'
     // products are still added in chunk order, so the sums are the same bits.
-    constexpr int U = TN <= 8 ? 2 : 1;
+    constexpr int U = TN <= 8 ? 4 : 1;
     // Per warp: 16 rows × 32 halves (16 words + 4 of padding).
     __shared__ u32 As[TC_WARPS][U][16][20];
     __shared__ float red[TC_WARPS][16][TN];
