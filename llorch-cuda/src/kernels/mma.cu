@@ -2,10 +2,10 @@
 // blocks to half precision, X rounded to half precision, f32 sums (mma.sync m16n8k16).
 //
 // A block of TC_WARPS warps owns 16 rows of W and TN tokens. The warps split K in
-// chunks of 32 (chunk c goes to warp c % TC_WARPS); each warp dequantizes its rows'
-// chunk into its own shared tile, multiplies it with the tokens' chunk (two k-steps
-// of 16; the tokens' halves are read straight into registers) and keeps the sums in
-// registers, chunk after chunk; the block then adds its warps in index order. A (row, token)'s sum depends only on that row and that token:
+// chunks of 32 (chunk c goes to warp c % TC_WARPS); each lane dequantizes its part of
+// its warp's chunk straight into mma fragment registers (the chunk's columns in a fixed
+// permuted order, the same for weights and tokens), multiplies it with the tokens'
+// chunk (two k-steps of 16) and keeps the sums in registers, chunk after chunk; the block then adds its warps in index order. A (row, token)'s sum depends only on that row and that token:
 // never on TN, on the other tokens or on the step (SYS-0003).
 #define TC_WARPS 8
 
@@ -111,11 +111,9 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
                                             float* __restrict__ Y) {
     constexpr int NT = TN / 8;
     // Small tiles take four chunks per round (four times the loads in flight: decode
-    // latency; 44 KB of shared memory, under the 48 KB static limit); the chunks'
-    // products are still added in chunk order, so the sums are the same bits.
+    // latency); the chunks' products are still added in chunk order, so the sums are
+    // the same bits whatever the tile.
     constexpr int U = TN <= 8 ? 4 : 1;
-    // Per warp: 16 rows × 32 halves (16 words + 4 of padding).
-    __shared__ u32 As[TC_WARPS][U][16][20];
     __shared__ float red[TC_WARPS][16][TN];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, c = lane & 3;
@@ -128,48 +126,46 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
     float acc[NT][4];
 #pragma unroll
     for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+    // The chunk's 32 columns are taken in a fixed permuted order so that each thread's
+    // fragment slots hold 8 consecutive columns: lane (g, c) holds columns 8c..8c+7 of
+    // rows g and g+8 (one unit each, straight into registers); k-step ks puts columns
+    // 8c+4ks+{0,1} in slots 2c,2c+1 and 8c+4ks+{2,3} in slots 2c+8,2c+9, for the
+    // weights and the tokens alike.
     for (int ch0 = warp; ch0 < chunks; ch0 += TC_WARPS * U) {
+        u32 hv[U][2][4];
 #pragma unroll
         for (int uu = 0; uu < U; ++uu) {
             const int ch = ch0 + uu * TC_WARPS;
-            if (ch >= chunks) break;
-            u32(*as)[20] = As[warp][uu];
 #pragma unroll
-            for (int i = 0; i < 2; ++i) {
-                const int idx = lane + 32 * i, r = idx >> 2, ku = idx & 3;
-                u32 hv[4] = {0u, 0u, 0u, 0u};
-                if (r < nr) QH<F>::unit(W + (size_t)(j0 + r) * rb, ch * 4 + ku, hv);
-#pragma unroll
-                for (int p = 0; p < 4; ++p) as[r][ku * 4 + p] = hv[p];
+            for (int h = 0; h < 2; ++h) {
+                hv[uu][h][0] = hv[uu][h][1] = hv[uu][h][2] = hv[uu][h][3] = 0u;
+                if (ch < chunks && g + 8 * h < nr)
+                    QH<F>::unit(W + (size_t)(j0 + g + 8 * h) * rb, ch * 4 + c, hv[uu][h]);
             }
         }
-        __syncwarp();
 #pragma unroll
         for (int uu = 0; uu < U; ++uu) {
             const int ch = ch0 + uu * TC_WARPS;
             if (ch >= chunks) break;
-            u32(*as)[20] = As[warp][uu];
 #pragma unroll
             for (int ks = 0; ks < 2; ++ks) {
-                const u32 a0 = as[g][ks * 8 + c], a1 = as[g + 8][ks * 8 + c];
-                const u32 a2 = as[g][ks * 8 + c + 4], a3 = as[g + 8][ks * 8 + c + 4];
-                const int k = ch * 32 + ks * 16 + 2 * c;
+                const u32 a0 = hv[uu][0][2 * ks], a2 = hv[uu][0][2 * ks + 1];
+                const u32 a1 = hv[uu][1][2 * ks], a3 = hv[uu][1][2 * ks + 1];
+                const int k = ch * 32 + 8 * c + 4 * ks;
 #pragma unroll
                 for (int j = 0; j < NT; ++j) {
-                    // B fragment: token j*8+g, k and k+1, then k+8 and k+9.
+                    // B fragment: token j*8+g, columns k..k+1, then k+2..k+3.
                     const int t = j * 8 + g;
                     u32 b0 = 0u, b1 = 0u;
                     if (t < tn) {
-                        const float* xr = X + (size_t)(t0 + t) * cols + k;
-                        const float2 lo = __ldg((const float2*)xr), hi = __ldg((const float2*)(xr + 8));
-                        b0 = pack_h2(lo.x, lo.y);
-                        b1 = pack_h2(hi.x, hi.y);
+                        const float4 x = __ldg((const float4*)(X + (size_t)(t0 + t) * cols + k));
+                        b0 = pack_h2(x.x, x.y);
+                        b1 = pack_h2(x.z, x.w);
                     }
                     mma16816(acc[j], a0, a1, a2, a3, b0, b1);
                 }
             }
         }
-        __syncwarp();
     }
 #pragma unroll
     for (int j = 0; j < NT; ++j) {
