@@ -7,8 +7,8 @@
 use rayon::prelude::*;
 
 use super::qbatch::QuantBatch;
-use super::qdot::{Q8_SPEC, WeightFormat, dot_row_f, dot_rows_q};
-use super::qdot16::{ActFormat, dot_rows_q16, spec};
+use super::qdot::{ActFormat, Q8_SPEC, WeightFormat, dot_row_f, dot_rows_q};
+use super::qdot16::{dot_rows_q16, spec};
 use super::simd;
 
 /// A weight matrix in its GGUF encoding: `rows` output features of `cols` inputs each.

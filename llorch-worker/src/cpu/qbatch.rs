@@ -98,11 +98,6 @@ pub struct Tile<'a, T> {
 }
 
 impl<T: QElem> QuantBatch<T> {
-    /// Rows in the batch.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     /// Quantizes the `x.len() / cols` rows of `x` (`cols` a multiple of `spec.per`,
     /// itself a multiple of 32), rows in parallel.
     pub fn quantize(&mut self, x: &[f32], cols: usize, spec: QuantSpec) {
@@ -185,6 +180,65 @@ fn quantize_row<T: QElem>(
         }
     }
 }
+
+/// How far ahead of the block being read the kernels prefetch weights, in bytes.
+pub const PREFETCH_AHEAD: usize = 2048;
+
+/// A kernel that meets one weight row with a tile of `R` activation rows.
+pub trait TileKernel<T> {
+    /// `out[r]` for each of the tile's `R` rows.
+    fn tile<const R: usize>(w: &[u8], t: Tile<'_, T>, out: &mut [f32]);
+}
+
+/// `K` over every tile of `x`, each writing its rows of `out`.
+#[inline(always)]
+pub fn each_tile<T: Copy, K: TileKernel<T>>(w: &[u8], x: &[Tile<'_, T>], out: &mut [f32]) {
+    for &t in x {
+        let o = &mut out[t.start..t.start + t.rows];
+        match t.rows {
+            8 => K::tile::<8>(w, t, o),
+            4 => K::tile::<4>(w, t, o),
+            _ => K::tile::<1>(w, t, o),
+        }
+    }
+}
+
+/// Test support: `$with::<L>` on every lane arithmetic this CPU has and the dispatching
+/// `$best` give the same bits for the rows of `$x` (`$n` wide, quantized with `$spec` as
+/// `$t`), and each row alone gives what it gives in the batch.
+#[cfg(test)]
+macro_rules! assert_lanes_agree {
+    ($with:ident, $best:ident, $t:ty, $fmt:expr, $raw:expr, $x:expr, $n:expr, $spec:expr) => {{
+        use $crate::cpu::qbatch::QuantBatch;
+        use $crate::cpu::simd::{Isa, isa, run};
+        let (fmt, raw, x, n, spec) = ($fmt, $raw, $x, $n, $spec);
+        let rows = x.len() / n;
+        let mut xs = QuantBatch::<$t>::default();
+        xs.quantize(x, n, spec);
+        let tiles: Vec<_> = xs.tiles().collect();
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let mut portable = vec![0.0; rows];
+        $with::<$crate::cpu::lanes::Portable>(fmt, raw, &tiles, &mut portable);
+        let mut best = vec![0.0; rows];
+        run(|| $best(fmt, raw, &tiles, &mut best));
+        assert_eq!(bits(&portable), bits(&best), "{fmt:?}");
+        #[cfg(target_arch = "x86_64")]
+        if isa() != Isa::Portable {
+            let mut avx2 = vec![0.0; rows];
+            run(|| $with::<$crate::cpu::lanes::Avx2>(fmt, raw, &tiles, &mut avx2));
+            assert_eq!(bits(&portable), bits(&avx2), "{fmt:?} avx2");
+        }
+        for r in 0..rows {
+            let mut one = QuantBatch::<$t>::default();
+            one.quantize(&x[r * n..(r + 1) * n], n, spec);
+            let mut alone = [0.0f32];
+            $best(fmt, raw, &one.tiles().collect::<Vec<_>>(), &mut alone);
+            assert_eq!(alone[0].to_bits(), portable[r].to_bits(), "{fmt:?} row {r}");
+        }
+    }};
+}
+#[cfg(test)]
+pub(crate) use assert_lanes_agree;
 
 #[cfg(test)]
 mod tests {

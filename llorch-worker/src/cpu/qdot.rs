@@ -9,11 +9,11 @@
 
 use half::{bf16, f16};
 
-use super::lanes::{Lanes, Portable};
+use super::lanes::Lanes;
 pub use super::qbatch::QK;
 #[cfg(test)]
 use super::qbatch::QuantBatch;
-use super::qbatch::{QuantSpec, Tile};
+use super::qbatch::{PREFETCH_AHEAD, QuantSpec, Tile, TileKernel, each_tile};
 use super::unpack::{Pieces, Unpack};
 
 /// Weight formats the CPU kernels multiply from.
@@ -83,6 +83,33 @@ impl WeightFormat {
     }
 }
 
+/// How a weight format's products take their activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActFormat {
+    /// Floats (float weights).
+    F32,
+    /// `i8` per 32 values with an f16-rounded scale, as llama.cpp's `Q8_0` (Q8_0 weights).
+    I8,
+    /// `i16` per 32 values ([`super::qdot16::RANGE_32`]).
+    I16x32,
+    /// `i16` per 256 values ([`super::qdot16::RANGE_256`]).
+    I16x256,
+}
+
+impl WeightFormat {
+    /// The activations this format's products use. Q8_0 keeps 8-bit activations:
+    /// its products are the output projection, the widest and most compute-bound
+    /// (every vocabulary row, each sequence), where 16 bits gain least accuracy.
+    pub fn activations(self) -> ActFormat {
+        match self {
+            Self::F32 | Self::F16 | Self::Bf16 => ActFormat::F32,
+            Self::Q8_0 => ActFormat::I8,
+            Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q5_1 => ActFormat::I16x32,
+            Self::Q4K | Self::Q5K | Self::Q6K => ActFormat::I16x256,
+        }
+    }
+}
+
 /// How rows are quantized for Q8_0 products: `i8` per 32 values with the scale
 /// rounded to f16, as llama.cpp's `Q8_0` activations.
 pub const Q8_SPEC: QuantSpec = QuantSpec {
@@ -109,20 +136,20 @@ pub fn dot_rows_q_with<L: Lanes>(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, u8>]
     }
 }
 
-#[inline(always)]
-fn rows<L: Lanes, F: Unpack>(w: &[u8], x: &[Tile<'_, u8>], out: &mut [f32]) {
-    for &t in x {
-        let o = &mut out[t.start..t.start + t.rows];
-        match t.rows {
-            8 => tile::<L, F, 8>(w, t, o),
-            4 => tile::<L, F, 4>(w, t, o),
-            _ => tile::<L, F, 1>(w, t, o),
-        }
+/// The kernel of one format and lane arithmetic, for [`each_tile`].
+struct Dot8<L, F>(std::marker::PhantomData<(L, F)>);
+
+impl<L: Lanes, F: Unpack> TileKernel<u8> for Dot8<L, F> {
+    #[inline(always)]
+    fn tile<const R: usize>(w: &[u8], t: Tile<'_, u8>, out: &mut [f32]) {
+        tile::<L, F, R>(w, t, out);
     }
 }
 
-/// How far ahead of the block being read the weights are prefetched, in bytes.
-const PREFETCH_AHEAD: usize = 2048;
+#[inline(always)]
+fn rows<L: Lanes, F: Unpack>(w: &[u8], x: &[Tile<'_, u8>], out: &mut [f32]) {
+    each_tile::<u8, Dot8<L, F>>(w, x, out);
+}
 
 /// `R` rows against one weight row (one piece per block); accumulators stay in registers.
 #[inline(always)]
@@ -154,17 +181,7 @@ fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], t: Tile<'_, u8>, out: &mu
 /// [`dot_rows_q_with`] on the best lane arithmetic of this CPU.
 #[inline(always)]
 pub fn dot_rows_q(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, u8>], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    match super::simd::isa() {
-        super::simd::Isa::Avx512Vnni => {
-            return dot_rows_q_with::<super::lanes::Vnni>(fmt, w, x, out);
-        }
-        super::simd::Isa::Avx2 | super::simd::Isa::Avx512 => {
-            return dot_rows_q_with::<super::lanes::Avx2>(fmt, w, x, out);
-        }
-        super::simd::Isa::Portable => {}
-    }
-    dot_rows_q_with::<Portable>(fmt, w, x, out);
+    super::simd::with_best_lanes!(dot_rows_q_with(fmt, w, x, out));
 }
 
 #[inline(always)]
@@ -275,7 +292,7 @@ mod tests {
                 crate::cpu::matmul::matmul(&w, &mut act, &mut out, &mut tmp);
                 let got = out[0];
                 // Q8_0-style activations keep their scale as f16 (as llama.cpp does): 2^-11 relative.
-                let rel = if fmt.activations() == super::super::qdot16::ActFormat::I8 {
+                let rel = if fmt.activations() == ActFormat::I8 {
                     1e-3
                 } else {
                     1e-5
@@ -309,36 +326,16 @@ mod tests {
             let x: Vec<f32> = (0..11 * n)
                 .map(|i| (((i % n) * 31 + (i / n) * 17) % 97) as f32 / 7.0 - 48.0 / 7.0)
                 .collect();
-            let mut xs = QuantBatch::<u8>::default();
-            xs.quantize(&x, n, Q8_SPEC);
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            let mut portable = vec![0.0; 11];
-            dot_rows_q_with::<Portable>(fmt, &raw, &xs.tiles().collect::<Vec<_>>(), &mut portable);
-            let mut best = vec![0.0; 11];
-            super::super::simd::run(|| {
-                dot_rows_q(fmt, &raw, &xs.tiles().collect::<Vec<_>>(), &mut best)
-            });
-            assert_eq!(bits(&portable), bits(&best), "{fmt:?}");
-            #[cfg(target_arch = "x86_64")]
-            if super::super::simd::isa() != super::super::simd::Isa::Portable {
-                let mut avx2 = vec![0.0; 11];
-                super::super::simd::run(|| {
-                    dot_rows_q_with::<super::super::lanes::Avx2>(
-                        fmt,
-                        &raw,
-                        &xs.tiles().collect::<Vec<_>>(),
-                        &mut avx2,
-                    )
-                });
-                assert_eq!(bits(&portable), bits(&avx2), "{fmt:?} avx2");
-            }
-            for r in 0..11 {
-                let mut one = QuantBatch::<u8>::default();
-                one.quantize(&x[r * n..(r + 1) * n], n, Q8_SPEC);
-                let mut alone = [0.0f32];
-                dot_rows_q(fmt, &raw, &one.tiles().collect::<Vec<_>>(), &mut alone);
-                assert_eq!(alone[0].to_bits(), portable[r].to_bits(), "{fmt:?} row {r}");
-            }
+            super::super::qbatch::assert_lanes_agree!(
+                dot_rows_q_with,
+                dot_rows_q,
+                u8,
+                fmt,
+                &raw,
+                &x,
+                n,
+                Q8_SPEC
+            );
         }
     }
 

@@ -10,11 +10,11 @@
 //! As in the 8-bit path a row's result is a sum over blocks in index order and every
 //! lane implementation gives the same bits (SYS-0003).
 
-use super::lanes::{Lanes, Portable};
+use super::lanes::Lanes;
 #[cfg(test)]
 use super::qbatch::QuantBatch;
-use super::qbatch::{QK, QuantSpec, Tile};
-use super::qdot::WeightFormat;
+use super::qbatch::{PREFETCH_AHEAD, QK, QuantSpec, Tile, TileKernel, each_tile};
+use super::qdot::{ActFormat, WeightFormat};
 use super::unpack::{Pieces, Unpack};
 
 /// Largest quantized magnitude of activations per 32 values (32-value weight blocks).
@@ -24,33 +24,6 @@ pub const RANGE_32: f32 = 32767.0;
 /// lane sums 32 products of a widened weight (|u · s| ≤ 4096, Q6_K) and an
 /// activation: 32 · 4096 · 16383 < 2^31, so the integer sums cannot overflow.
 pub const RANGE_256: f32 = 16383.0;
-
-/// How a weight format's products take their activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActFormat {
-    /// Floats (float weights).
-    F32,
-    /// `i8` per 32 values with an f16-rounded scale, as llama.cpp's `Q8_0` (Q8_0 weights).
-    I8,
-    /// `i16` per 32 values ([`RANGE_32`]).
-    I16x32,
-    /// `i16` per 256 values ([`RANGE_256`]).
-    I16x256,
-}
-
-impl WeightFormat {
-    /// The activations this format's products use. Q8_0 keeps 8-bit activations:
-    /// its products are the output projection, the widest and most compute-bound
-    /// (every vocabulary row, each sequence), where 16 bits gain least accuracy.
-    pub fn activations(self) -> ActFormat {
-        match self {
-            Self::F32 | Self::F16 | Self::Bf16 => ActFormat::F32,
-            Self::Q8_0 => ActFormat::I8,
-            Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q5_1 => ActFormat::I16x32,
-            Self::Q4K | Self::Q5K | Self::Q6K => ActFormat::I16x256,
-        }
-    }
-}
 
 /// How rows are quantized for `fmt`'s 16-bit products.
 pub fn spec(fmt: WeightFormat) -> QuantSpec {
@@ -93,20 +66,20 @@ pub fn dot_rows_q16_with<L: Lanes>(
     }
 }
 
-#[inline(always)]
-fn rows<L: Lanes, F: Unpack>(w: &[u8], x: &[Tile<'_, i16>], out: &mut [f32]) {
-    for &t in x {
-        let o = &mut out[t.start..t.start + t.rows];
-        match t.rows {
-            8 => tile::<L, F, 8>(w, t, o),
-            4 => tile::<L, F, 4>(w, t, o),
-            _ => tile::<L, F, 1>(w, t, o),
-        }
+/// The kernel of one format and lane arithmetic, for [`each_tile`].
+struct Dot16<L, F>(std::marker::PhantomData<(L, F)>);
+
+impl<L: Lanes, F: Unpack> TileKernel<i16> for Dot16<L, F> {
+    #[inline(always)]
+    fn tile<const R: usize>(w: &[u8], t: Tile<'_, i16>, out: &mut [f32]) {
+        tile::<L, F, R>(w, t, out);
     }
 }
 
-/// How far ahead of the block being read the weights are prefetched, in bytes.
-const PREFETCH_AHEAD: usize = 2048;
+#[inline(always)]
+fn rows<L: Lanes, F: Unpack>(w: &[u8], x: &[Tile<'_, i16>], out: &mut [f32]) {
+    each_tile::<i16, Dot16<L, F>>(w, x, out);
+}
 
 /// `R` rows against one weight row: each piece is widened once, then met by every row.
 #[inline(always)]
@@ -158,17 +131,7 @@ fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], t: Tile<'_, i16>, out: &m
 /// [`dot_rows_q16_with`] on the best lane arithmetic of this CPU.
 #[inline(always)]
 pub fn dot_rows_q16(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, i16>], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    match super::simd::isa() {
-        super::simd::Isa::Avx512Vnni => {
-            return dot_rows_q16_with::<super::lanes::Vnni>(fmt, w, x, out);
-        }
-        super::simd::Isa::Avx2 | super::simd::Isa::Avx512 => {
-            return dot_rows_q16_with::<super::lanes::Avx2>(fmt, w, x, out);
-        }
-        super::simd::Isa::Portable => {}
-    }
-    dot_rows_q16_with::<Portable>(fmt, w, x, out);
+    super::simd::with_best_lanes!(dot_rows_q16_with(fmt, w, x, out));
 }
 
 #[cfg(test)]
@@ -267,41 +230,16 @@ mod tests {
             let n = 1024;
             let raw = weights(fmt, n / fmt.block_elems(), 11);
             let x: Vec<f32> = (0..13).flat_map(|r| activations(n, r)).collect();
-            let mut xs = QuantBatch::<i16>::default();
-            xs.quantize(&x, n, spec(fmt));
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            let mut portable = vec![0.0; 13];
-            dot_rows_q16_with::<Portable>(
+            super::super::qbatch::assert_lanes_agree!(
+                dot_rows_q16_with,
+                dot_rows_q16,
+                i16,
                 fmt,
                 &raw,
-                &xs.tiles().collect::<Vec<_>>(),
-                &mut portable,
+                &x,
+                n,
+                spec(fmt)
             );
-            let mut best = vec![0.0; 13];
-            super::super::simd::run(|| {
-                dot_rows_q16(fmt, &raw, &xs.tiles().collect::<Vec<_>>(), &mut best)
-            });
-            assert_eq!(bits(&portable), bits(&best), "{fmt:?}");
-            #[cfg(target_arch = "x86_64")]
-            if super::super::simd::isa() != super::super::simd::Isa::Portable {
-                let mut avx2 = vec![0.0; 13];
-                super::super::simd::run(|| {
-                    dot_rows_q16_with::<super::super::lanes::Avx2>(
-                        fmt,
-                        &raw,
-                        &xs.tiles().collect::<Vec<_>>(),
-                        &mut avx2,
-                    )
-                });
-                assert_eq!(bits(&portable), bits(&avx2), "{fmt:?} avx2");
-            }
-            for r in 0..13 {
-                let mut one = QuantBatch::<i16>::default();
-                one.quantize(&x[r * n..(r + 1) * n], n, spec(fmt));
-                let mut alone = [0.0f32];
-                dot_rows_q16(fmt, &raw, &one.tiles().collect::<Vec<_>>(), &mut alone);
-                assert_eq!(alone[0].to_bits(), portable[r].to_bits(), "{fmt:?} row {r}");
-            }
         }
     }
 

@@ -83,3 +83,29 @@ fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
 fn run_avx512_vnni<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
+
+/// `$f::<L>(args)` with `L` the best lane arithmetic of this CPU
+/// ([`super::lanes::Vnni`], [`super::lanes::Avx2`] or [`super::lanes::Portable`]): the one
+/// place the kernels pick their lanes.
+macro_rules! with_best_lanes {
+    ($f:ident($($arg:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        let done = match $crate::cpu::simd::isa() {
+            $crate::cpu::simd::Isa::Avx512Vnni => {
+                $f::<$crate::cpu::lanes::Vnni>($($arg),*);
+                true
+            }
+            $crate::cpu::simd::Isa::Avx2 | $crate::cpu::simd::Isa::Avx512 => {
+                $f::<$crate::cpu::lanes::Avx2>($($arg),*);
+                true
+            }
+            $crate::cpu::simd::Isa::Portable => false,
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = false;
+        if !done {
+            $f::<$crate::cpu::lanes::Portable>($($arg),*);
+        }
+    }};
+}
+pub(crate) use with_best_lanes;
