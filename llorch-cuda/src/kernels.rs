@@ -7,6 +7,7 @@ pub fn source() -> String {
         include_str!("kernels/quant.cuh"),
         include_str!("kernels/matmul.cu"),
         include_str!("kernels/mma.cu"),
+        include_str!("kernels/imma.cu"),
         include_str!("kernels/rows.cu"),
         include_str!("kernels/attention.cu"),
         include_str!("kernels/topk.cu"),
@@ -82,6 +83,12 @@ impl QFormat {
         }
     }
 
+    /// Whether the format is integer codes in blocks with float scales: its products
+    /// can take quantized inputs ([`crate::Gpu::qmm_q`]).
+    pub fn is_integer(self) -> bool {
+        !matches!(self, Self::F32 | Self::F16 | Self::Bf16)
+    }
+
     /// Bytes of a row of `cols` values, or `None` when `cols` does not fit the format
     /// (the kernels need whole blocks and whole 8-value units).
     pub fn row_bytes(self, cols: usize) -> Option<usize> {
@@ -128,6 +135,16 @@ pub enum Kernel {
         /// Tokens per block.
         tile: u8,
     },
+    /// Integer tensor-core product of an integer format with quantized inputs,
+    /// `tile` tokens per block (one of [`TC_TILES`]).
+    QmmQ {
+        /// Weight format ([`QFormat::is_integer`]).
+        fmt: QFormat,
+        /// Tokens per block.
+        tile: u8,
+    },
+    /// Inputs to 16-bit integers per 32 values (for [`Kernel::QmmQ`]).
+    QuantizeActs,
     /// Embedding rows from blocks of a format.
     Embed(QFormat),
     /// RMS norm of rows.
@@ -173,8 +190,14 @@ impl Kernel {
                 v.push(Kernel::QmmTc { fmt, tile });
             }
         }
+        for fmt in QFormat::ALL.into_iter().filter(|f| f.is_integer()) {
+            for tile in TC_TILES {
+                v.push(Kernel::QmmQ { fmt, tile });
+            }
+        }
         v.extend(QFormat::ALL.iter().map(|&f| Kernel::Embed(f)));
         v.extend([
+            Kernel::QuantizeActs,
             Kernel::RmsNorm,
             Kernel::AddNormed,
             Kernel::AddNormRms,
@@ -195,6 +218,8 @@ impl Kernel {
         match self {
             Kernel::Qmm { fmt, split, rows } => format!("qmm_{}_k{split}_r{rows}", fmt.suffix()),
             Kernel::QmmTc { fmt, tile } => format!("qmm_tc_{}_n{tile}", fmt.suffix()),
+            Kernel::QmmQ { fmt, tile } => format!("qmm_q_{}_n{tile}", fmt.suffix()),
+            Kernel::QuantizeActs => "quantize_acts".into(),
             Kernel::Embed(f) => format!("embed_{}", f.suffix()),
             Kernel::RmsNorm => "rms_norm".into(),
             Kernel::AddNormed => "add_normed".into(),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use llorch_core::Device;
 use llorch_core::GpuId;
-use llorch_cuda::{Gpu, QFormat};
+use llorch_cuda::{Gpu, QActs, QFormat};
 use llorch_worker::backend::ComputeBackend;
 use llorch_worker::forcing::teacher_force;
 use llorch_worker::model::load::load;
@@ -41,12 +41,46 @@ fn qmm_matches_an_f64_reference_for_every_format_and_is_batch_invariant() {
     let mut gpu = Gpu::open(0, None).unwrap();
     for tc in [true, false] {
         gpu.set_tensor_cores(tc);
-        qmm_cases(&gpu, if tc { 2e-3 } else { 1e-5 });
+        qmm_cases(&gpu, false, if tc { 2e-3 } else { 1e-5 });
     }
+    // Integer formats with 16-bit quantized inputs (`Gpu::qmm_q`).
+    gpu.set_tensor_cores(true);
+    qmm_cases(&gpu, true, 1e-4);
 }
 
-/// Every format, short and long rows, against f64; `tol` relative to Σ|w·x|.
-fn qmm_cases(gpu: &Gpu, tol: f64) {
+/// `ntok` rows of `x` times `w` on the GPU: [`Gpu::qmm`], or with `quantized`,
+/// [`Gpu::quantize_acts`] then [`Gpu::qmm_q`].
+#[allow(clippy::too_many_arguments)]
+fn product(
+    gpu: &Gpu,
+    quantized: bool,
+    fmt: QFormat,
+    w: &llorch_cuda::CudaSlice<u8>,
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    ntok: usize,
+) -> Vec<f32> {
+    let x_d = gpu.upload(x).unwrap();
+    let mut y_d = gpu.alloc::<f32>(ntok * rows).unwrap();
+    let (w, mut out) = (w.as_view(), y_d.as_view_mut());
+    if quantized {
+        let mut q = QActs::new(gpu, ntok * cols).unwrap();
+        gpu.quantize_acts(&x_d.as_view(), ntok, cols, &mut q)
+            .unwrap();
+        gpu.qmm_q(fmt, &w, rows, cols, &q, ntok, &mut out).unwrap();
+    } else {
+        gpu.qmm(fmt, &w, rows, cols, &x_d.as_view(), ntok, &mut out)
+            .unwrap();
+    }
+    let mut y = vec![f32::NAN; ntok * rows];
+    gpu.read(&y_d.as_view(), &mut y).unwrap();
+    y
+}
+
+/// Every format (integer ones only when `quantized`), short and long rows, against
+/// f64; `tol` relative to Σ|w·x|.
+fn qmm_cases(gpu: &Gpu, quantized: bool, tol: f64) {
     let formats = [
         (GgmlType::F32, QFormat::F32),
         (GgmlType::F16, QFormat::F16),
@@ -65,6 +99,7 @@ fn qmm_cases(gpu: &Gpu, tol: f64) {
         .into_iter()
         .enumerate()
         .flat_map(|(i, f)| [(37, 512), (21, 2048)].map(move |rc| (i + rc.1, f, rc)))
+        .filter(|(_, (_, fmt), _)| !quantized || fmt.is_integer())
     {
         let ntok = 19;
         let wf = noise(seed as u64 + 1, rows * cols);
@@ -78,22 +113,14 @@ fn qmm_cases(gpu: &Gpu, tol: f64) {
         for (j, out) in deq.chunks_mut(cols).enumerate() {
             dequantize_row(ty, &bytes[j * rb..(j + 1) * rb], out).unwrap();
         }
-        let x = noise(seed as u64 + 100, ntok * cols);
+        // Inputs of uneven magnitude (the quantized path scales each 32 separately).
+        let x: Vec<f32> = noise(seed as u64 + 100, ntok * cols)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * (1.0 + (i / 32 % 7) as f32))
+            .collect();
         let w_d = gpu.upload(&bytes).unwrap();
-        let x_d = gpu.upload(&x).unwrap();
-        let mut y_d = gpu.alloc::<f32>(ntok * rows).unwrap();
-        gpu.qmm(
-            fmt,
-            &w_d.as_view(),
-            rows,
-            cols,
-            &x_d.as_view(),
-            ntok,
-            &mut y_d.as_view_mut(),
-        )
-        .unwrap();
-        let mut y = vec![f32::NAN; ntok * rows];
-        gpu.read(&y_d.as_view(), &mut y).unwrap();
+        let y = product(gpu, quantized, fmt, &w_d, rows, cols, &x, ntok);
         let mut worst = 0.0f64;
         for t in 0..ntok {
             for j in 0..rows {
@@ -112,20 +139,8 @@ fn qmm_cases(gpu: &Gpu, tol: f64) {
         );
         // One token alone gives the same bits as inside the batch of 19.
         for t in [0, 7, 18] {
-            let x1 = gpu.upload(&x[t * cols..(t + 1) * cols]).unwrap();
-            let mut y1 = gpu.alloc::<f32>(rows).unwrap();
-            gpu.qmm(
-                fmt,
-                &w_d.as_view(),
-                rows,
-                cols,
-                &x1.as_view(),
-                1,
-                &mut y1.as_view_mut(),
-            )
-            .unwrap();
-            let mut one = vec![0.0f32; rows];
-            gpu.read(&y1.as_view(), &mut one).unwrap();
+            let x1 = &x[t * cols..(t + 1) * cols];
+            let one = product(gpu, quantized, fmt, &w_d, rows, cols, x1, 1);
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(
                 bits(&one),
@@ -134,7 +149,8 @@ fn qmm_cases(gpu: &Gpu, tol: f64) {
             );
         }
         eprintln!(
-            "{ty:?} {rows}×{cols} (tensor cores: {}): worst relative error {worst:.2e}",
+            "{ty:?} {rows}×{cols} (tensor cores: {}, quantized inputs: {quantized}): \
+             worst relative error {worst:.2e}",
             gpu.tensor_cores()
         );
     }

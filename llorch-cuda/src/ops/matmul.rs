@@ -81,9 +81,24 @@ impl Gpu {
         shape("qmm", cols.is_multiple_of(32), || {
             format!("{cols} columns, not whole 32s")
         })?;
-        // Tokens per block from the step and the matrix (it changes no sum): the
-        // largest tile, up to the first that holds every token, that still gives every
-        // multiprocessor a block; else the smallest (small matrices, few tokens).
+        let (tile, blocks) = self.tc_tile(rows, ntok);
+        let c = cfg((blocks, 1), TC_WARPS * 32)?;
+        let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
+        let mut b = self
+            .stream
+            .launch_builder(self.func(Kernel::QmmTc { fmt, tile }));
+        b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
+        // SAFETY: as for `qmm` (sizes checked there): the kernel reads `rows * row_bytes`
+        // weight bytes and `ntok * cols` inputs and writes `ntok * rows` outputs.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// Tokens per block of a tensor-core product and its blocks, from the step and the
+    /// matrix (it changes no sum): the largest tile, up to the first that holds every
+    /// token, that still gives every multiprocessor a block; else the smallest (small
+    /// matrices, few tokens).
+    pub(super) fn tc_tile(&self, rows: usize, ntok: usize) -> (u8, usize) {
         let row_blocks = rows.div_ceil(16);
         let cap = TC_TILES
             .into_iter()
@@ -95,17 +110,7 @@ impl Gpu {
             .filter(|&t| t <= cap)
             .find(|&t| row_blocks * ntok.div_ceil(usize::from(t)) >= self.sms())
             .unwrap_or(TC_TILES[0]);
-        let blocks = ntok.div_ceil(usize::from(tile)) * row_blocks;
-        let c = cfg((blocks, 1), TC_WARPS * 32)?;
-        let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
-        let mut b = self
-            .stream
-            .launch_builder(self.func(Kernel::QmmTc { fmt, tile }));
-        b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
-        // SAFETY: as for `qmm` (sizes checked there): the kernel reads `rows * row_bytes`
-        // weight bytes and `ntok * cols` inputs and writes `ntok * rows` outputs.
-        unsafe { b.launch(c) }?;
-        Ok(())
+        (tile, ntok.div_ceil(usize::from(tile)) * row_blocks)
     }
 
     /// `x[i] = table[tokens[i]] · scale` (`d` values per row, table of `vocab` rows).

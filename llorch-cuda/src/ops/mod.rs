@@ -5,10 +5,12 @@
 
 mod attention;
 mod matmul;
+mod qmm_q;
 mod rows;
 mod topk;
 
 pub use attention::{AttnDims, AttnPlan};
+pub use qmm_q::QActs;
 pub use rows::QkvOp;
 pub use topk::TopKScratch;
 

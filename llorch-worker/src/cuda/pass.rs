@@ -1,7 +1,8 @@
 //! One forward pass on the GPU: the launches of a model step, for every architecture.
 
 use llorch_cuda::{
-    AttnDims, AttnPlan, CudaError, CudaSlice, Gpu, IndexBuf, QkvOp, TOPK_MAX, TopKScratch,
+    AttnDims, AttnPlan, CudaError, CudaSlice, CudaView, CudaViewMut, Gpu, IndexBuf, QActs, QkvOp,
+    TOPK_MAX, TopKScratch,
 };
 
 use super::weights::{DMatrix, DeviceWeights};
@@ -27,6 +28,8 @@ pub(super) struct Scratch {
     pub top_id: CudaSlice<i32>,
     pub lse: CudaSlice<f32>,
     pub topk: TopKScratch,
+    /// The current input of the integer products, quantized.
+    pub xq: QActs,
 }
 
 /// Widths of one token's activations.
@@ -55,12 +58,22 @@ impl Widths {
     fn per_row(&self) -> usize {
         3 * self.d + self.q + self.k + self.v + self.att + 2 * self.ff
     }
+
+    /// The widest input of a product.
+    fn widest_input(&self) -> usize {
+        self.d.max(self.att).max(self.ff)
+    }
 }
 
 impl Scratch {
     pub fn bytes(w: Widths, vocab: usize, rows: usize, logit_rows: usize) -> u64 {
         ((rows * w.per_row() + logit_rows * (2 * w.d + vocab + 2 * TOPK_MAX + 1)) * 4) as u64
             + TopKScratch::bytes(logit_rows, vocab)
+            + QActs::bytes(Self::quantized_values(w, rows, logit_rows))
+    }
+
+    fn quantized_values(w: Widths, rows: usize, logit_rows: usize) -> usize {
+        (rows * w.widest_input()).max(logit_rows * w.d)
     }
 
     pub fn new(
@@ -89,6 +102,7 @@ impl Scratch {
             top_id: gpu.alloc(logit_rows * TOPK_MAX)?,
             lse: gpu.alloc(logit_rows)?,
             topk: TopKScratch::new(gpu, logit_rows, vocab)?,
+            xq: QActs::new(gpu, Self::quantized_values(w, rows, logit_rows))?,
         })
     }
 }
@@ -114,6 +128,43 @@ pub(super) struct Pass<'a> {
     pub inv_local: &'a CudaSlice<f64>,
     pub neox: bool,
     pub vocab: usize,
+}
+
+/// `out = x · mᵀ` for `n` rows: integer formats on the tensor cores take the quantized
+/// inputs in `xq` (filled from `x` by [`quantize_for`]), the others `x` itself.
+fn product(
+    g: &Gpu,
+    w: &DeviceWeights,
+    m: &DMatrix,
+    x: &CudaView<'_, f32>,
+    xq: &QActs,
+    n: usize,
+    out: &mut CudaViewMut<'_, f32>,
+) -> Result<(), CudaError> {
+    if takes_quantized(g, m) {
+        g.qmm_q(m.fmt, &w.m(m), m.rows, m.cols, xq, n, out)
+    } else {
+        g.qmm(m.fmt, &w.m(m), m.rows, m.cols, x, n, out)
+    }
+}
+
+fn takes_quantized(g: &Gpu, m: &DMatrix) -> bool {
+    g.tensor_cores() && m.fmt.is_integer()
+}
+
+/// Quantizes `x` (`n` rows of `cols`) into `xq` when one of `ms` takes quantized inputs.
+fn quantize_for(
+    g: &Gpu,
+    ms: &[&DMatrix],
+    x: &CudaView<'_, f32>,
+    n: usize,
+    cols: usize,
+    xq: &mut QActs,
+) -> Result<(), CudaError> {
+    if ms.iter().any(|m| takes_quantized(g, m)) {
+        g.quantize_acts(x, n, cols, xq)?;
+    }
+    Ok(())
 }
 
 impl Pass<'_> {
@@ -147,20 +198,14 @@ impl Pass<'_> {
         for (l, layer) in w.layers.iter().enumerate() {
             {
                 let h = s.h.slice(..n * d);
-                let mm = |m: &DMatrix, out: &mut CudaSlice<f32>| {
-                    g.qmm(
-                        m.fmt,
-                        &w.m(m),
-                        m.rows,
-                        m.cols,
-                        &h,
-                        n,
-                        &mut out.slice_mut(..n * m.rows),
-                    )
-                };
-                mm(&layer.wq, &mut s.q)?;
-                mm(&layer.wk, &mut s.k)?;
-                mm(&layer.wv, &mut s.v)?;
+                quantize_for(g, &[&layer.wq, &layer.wk, &layer.wv], &h, n, d, &mut s.xq)?;
+                for (m, out) in [
+                    (&layer.wq, &mut s.q),
+                    (&layer.wk, &mut s.k),
+                    (&layer.wv, &mut s.v),
+                ] {
+                    product(g, w, m, &h, &s.xq, n, &mut out.slice_mut(..n * m.rows))?;
+                }
             }
             for (b, out, width) in [
                 (&layer.bq, &mut s.q, wd.q),
@@ -218,15 +263,9 @@ impl Pass<'_> {
                 &ix.plan,
                 &dims,
             )?;
-            g.qmm(
-                layer.wo.fmt,
-                &w.m(&layer.wo),
-                d,
-                wd.att,
-                &s.att.slice(..n * wd.att),
-                n,
-                &mut s.o.slice_mut(..n * d),
-            )?;
+            let att = s.att.slice(..n * wd.att);
+            quantize_for(g, &[&layer.wo], &att, n, wd.att, &mut s.xq)?;
+            product(g, w, &layer.wo, &att, &s.xq, n, &mut s.o.slice_mut(..n * d))?;
             let pn = layer.post_attn_norm.as_ref().map(|v| w.v(v));
             g.add_norm_rms(
                 &mut s.x.slice_mut(..n * d),
@@ -241,24 +280,11 @@ impl Pass<'_> {
             // Feed-forward.
             {
                 let h = s.h.slice(..n * d);
-                g.qmm(
-                    layer.gate.fmt,
-                    &w.m(&layer.gate),
-                    wd.ff,
-                    d,
-                    &h,
-                    n,
-                    &mut s.gate.slice_mut(..n * wd.ff),
-                )?;
-                g.qmm(
-                    layer.up.fmt,
-                    &w.m(&layer.up),
-                    wd.ff,
-                    d,
-                    &h,
-                    n,
-                    &mut s.up.slice_mut(..n * wd.ff),
-                )?;
+                quantize_for(g, &[&layer.gate, &layer.up], &h, n, d, &mut s.xq)?;
+                let gate = &mut s.gate.slice_mut(..n * wd.ff);
+                product(g, w, &layer.gate, &h, &s.xq, n, gate)?;
+                let up = &mut s.up.slice_mut(..n * wd.ff);
+                product(g, w, &layer.up, &h, &s.xq, n, up)?;
             }
             g.act_mul(
                 c.arch == Arch::Gemma3,
@@ -266,12 +292,14 @@ impl Pass<'_> {
                 &s.up.slice(..n * wd.ff),
                 n * wd.ff,
             )?;
-            g.qmm(
-                layer.down.fmt,
-                &w.m(&layer.down),
-                d,
-                wd.ff,
-                &s.gate.slice(..n * wd.ff),
+            let act = s.gate.slice(..n * wd.ff);
+            quantize_for(g, &[&layer.down], &act, n, wd.ff, &mut s.xq)?;
+            product(
+                g,
+                w,
+                &layer.down,
+                &act,
+                &s.xq,
                 n,
                 &mut s.o.slice_mut(..n * d),
             )?;
@@ -316,15 +344,10 @@ impl Pass<'_> {
             eps,
         )?;
         let vocab = self.vocab;
-        g.qmm(
-            w.output.fmt,
-            &w.m(&w.output),
-            vocab,
-            d,
-            &s.lnorm.slice(..wanted * d),
-            wanted,
-            &mut s.logits.slice_mut(..wanted * vocab),
-        )?;
+        let ln = s.lnorm.slice(..wanted * d);
+        quantize_for(g, &[&w.output], &ln, wanted, d, &mut s.xq)?;
+        let logits = &mut s.logits.slice_mut(..wanted * vocab);
+        product(g, w, &w.output, &ln, &s.xq, wanted, logits)?;
         if k > 0 {
             g.row_topk(
                 &s.logits.slice(..wanted * vocab),

@@ -1,0 +1,411 @@
+// Integer tensor-core product for block-quantized weights.
+//
+// Inputs are quantized per token and 32 columns to 16-bit integers (`quantize_acts`:
+// scale dx = max|x| / 32767, a = round(x / dx)), stored as a = 256·hi + lo (hi a signed
+// byte, lo an unsigned one). The weights' integer codes meet hi and lo on mma.sync
+// m16n8k32 (m16n8k16 for Q6_K, whose scales cover 16 values), giving each block's
+// integer dot product exactly; the block's float scales then apply once per (row,
+// token, block). Integer sums are exact, so the only rounding order is the float one
+// below, which depends on nothing but the row and the token (SYS-0003).
+//
+// Layout of a token's quantized block (64 bytes): lane c of an mma quad reads the
+// 16 bytes at 16c: hi of columns 4c..4c+3, hi of 16+4c..16+4c+3, then lo of the same.
+// That is the mma operands' natural order: a thread holds columns 4c..4c+3 ("x") and
+// 16+4c..16+4c+3 ("y") of every 32-column block, for the weights and the tokens alike.
+// Meta per block: (dx as bits, Σa).
+#define QA_RANGE 32767.0f
+
+extern "C" __global__ void quantize_acts(const float* __restrict__ X, int ntok, int cols,
+                                         u8* __restrict__ Q, int2* __restrict__ M) {
+    const int nb = cols >> 5;
+    const long wid = ((long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int lane = threadIdx.x & 31;
+    if (wid >= (long)ntok * nb) return;
+    const int t = (int)(wid / nb), b = (int)(wid % nb);
+    const float x = X[(size_t)t * cols + b * 32 + lane];
+    float amax = fabsf(x);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, off));
+    // A NaN or infinite input makes the block's scale NaN (it propagates, as in f32).
+    const bool bad = __any_sync(FULL_MASK, !(fabsf(x) <= 3.0e38f));
+    const float id = amax > 0.0f ? QA_RANGE / amax : 0.0f;
+    const int a = bad ? 0 : max(-32767, min(32767, __float2int_rn(x * id)));
+    int s = a;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(FULL_MASK, s, off);
+    const int half = lane >> 4, c = (lane & 15) >> 2, k = lane & 3;
+    u8* q = Q + (size_t)wid * 64 + 16 * c + 4 * half + k;
+    q[0] = (u8)((a >> 8) & 0xff);
+    q[8] = (u8)(a & 0xff);
+    if (lane == 0) M[wid] = make_int2(__float_as_int(bad ? __int_as_float(0x7fc00000) : amax / QA_RANGE), s);
+}
+
+// C += A·B with 8-bit A (`AS`: signed) and 8-bit B (`BS`: signed), int32 sums.
+template <bool AS, bool BS>
+__device__ __forceinline__ void imma32(int* d, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+#define LLORCH_IMMA32(T)                                                                      \
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32." T ".s32 {%0,%1,%2,%3}, "          \
+                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"                                   \
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])                          \
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1))
+    if constexpr (AS && BS) LLORCH_IMMA32("s8.s8");
+    else if constexpr (AS) LLORCH_IMMA32("s8.u8");
+    else if constexpr (BS) LLORCH_IMMA32("u8.s8");
+    else LLORCH_IMMA32("u8.u8");
+#undef LLORCH_IMMA32
+}
+
+template <bool BS>
+__device__ __forceinline__ void imma16(int* d, u32 a0, u32 a1, u32 b0) {
+    if constexpr (BS)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+                     : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+                     : "r"(a0), "r"(a1), "r"(b0));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.s32.s8.u8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+                     : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+                     : "r"(a0), "r"(a1), "r"(b0));
+}
+
+__device__ __forceinline__ u32 ld32_2(const u8* p) {  // a 2-byte aligned 32-bit load
+    return (u32)ld16(p) | ((u32)ld16(p + 2) << 16);
+}
+// Bits 0-3 of b to bit 0 of bytes 0-3.
+__device__ __forceinline__ u32 spread4(u32 b) { return (b * 0x00204081u) & 0x01010101u; }
+// Byte-wise q - 32 for bytes below 64 (two's complement bytes).
+__device__ __forceinline__ u32 minus32(u32 v) { return ((v | 0x80808080u) - 0x20202020u) ^ 0x80808080u; }
+
+// Per format: SPAN columns per step (whole blocks), the raw words a thread loads for
+// one row and step, the codes ("x", "y") of each 32-column group g of the step, and
+// the float scales of that group. `value` turns the group's exact integer sum into
+// the row's contribution per unit of dx.
+struct Sc { float a, b; };
+
+template <int F> struct QI;
+
+template <> struct QI<F_Q8_0> {
+    static constexpr int SPAN = 32;
+    static constexpr bool SIGNED = true, K16 = false;
+    struct Raw { u32 d, x, y; };
+    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
+        const u8* b = row + (size_t)s * 34;
+        r.d = ld16(b);
+        r.x = ld32_2(b + 2 + 4 * c);
+        r.y = ld32_2(b + 18 + 4 * c);
+    }
+    __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y) { x = r.x; y = r.y; }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int) { return {h2f((u16)r.d), 0.0f}; }
+    __device__ static __forceinline__ float value(Sc s, int i, int, int) { return s.a * (float)i; }
+};
+
+template <> struct QI<F_Q4_0> {
+    static constexpr int SPAN = 32;
+    static constexpr bool SIGNED = false, K16 = false;
+    struct Raw { u32 d, v; };
+    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
+        const u8* b = row + (size_t)s * 18;
+        r.d = ld16(b);
+        r.v = ld32_2(b + 2 + 4 * c);
+    }
+    __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y) {
+        x = r.v & 0x0F0F0F0Fu;
+        y = (r.v >> 4) & 0x0F0F0F0Fu;
+    }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int) { return {h2f((u16)r.d), 0.0f}; }
+    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) { return s.a * (float)(i - 8 * asum); }
+};
+
+template <> struct QI<F_Q4_1> {
+    static constexpr int SPAN = 32;
+    static constexpr bool SIGNED = false, K16 = false;
+    struct Raw { u32 dm, v; };
+    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
+        const u8* b = row + (size_t)s * 20;
+        r.dm = *(const u32*)b;
+        r.v = *(const u32*)(b + 4 + 4 * c);
+    }
+    __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y) {
+        x = r.v & 0x0F0F0F0Fu;
+        y = (r.v >> 4) & 0x0F0F0F0Fu;
+    }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int) {
+        return {h2f((u16)(r.dm & 0xffff)), h2f((u16)(r.dm >> 16))};
+    }
+    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
+        return fmaf(s.a, (float)i, s.b * (float)asum);
+    }
+};
+
+template <> struct QI<F_Q5_0> {
+    static constexpr int SPAN = 32;
+    static constexpr bool SIGNED = false, K16 = false;
+    struct Raw { u32 d, qh, v; };
+    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
+        const u8* b = row + (size_t)s * 22;
+        r.d = ld16(b);
+        r.qh = ld32_2(b + 2);
+        r.v = ld32_2(b + 6 + 4 * c);
+    }
+    // Lane c's x/y columns are 4c.. and 16+4c..: their fifth bits are qh bits 4c.. and 16+4c...
+    __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y, int c) {
+        x = (r.v & 0x0F0F0F0Fu) | (spread4((r.qh >> (4 * c)) & 0xFu) << 4);
+        y = ((r.v >> 4) & 0x0F0F0F0Fu) | (spread4((r.qh >> (16 + 4 * c)) & 0xFu) << 4);
+    }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int) { return {h2f((u16)r.d), 0.0f}; }
+    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) { return s.a * (float)(i - 16 * asum); }
+};
+
+template <> struct QI<F_Q5_1> {
+    static constexpr int SPAN = 32;
+    static constexpr bool SIGNED = false, K16 = false;
+    struct Raw { u32 dm, qh, v; };
+    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
+        const u8* b = row + (size_t)s * 24;
+        r.dm = *(const u32*)b;
+        r.qh = *(const u32*)(b + 4);
+        r.v = *(const u32*)(b + 8 + 4 * c);
+    }
+    __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y, int c) {
+        x = (r.v & 0x0F0F0F0Fu) | (spread4((r.qh >> (4 * c)) & 0xFu) << 4);
+        y = ((r.v >> 4) & 0x0F0F0F0Fu) | (spread4((r.qh >> (16 + 4 * c)) & 0xFu) << 4);
+    }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int) {
+        return {h2f((u16)(r.dm & 0xffff)), h2f((u16)(r.dm >> 16))};
+    }
+    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
+        return fmaf(s.a, (float)i, s.b * (float)asum);
+    }
+};
+
+// The 6-bit scale and min of sub-block 4·hi + k (k < 4) from the 12 scale bytes held
+// as three words (bytes 0-3, 4-7, 8-11).
+__device__ __forceinline__ void scale_min_k4w(u32 w0, u32 w1, u32 w2, int sub, float d, float dmin, Sc& s) {
+    const int k = sub & 3, sh = 8 * k;
+    const u32 A = (w0 >> sh) & 0xff, B = (w1 >> sh) & 0xff, C = (w2 >> sh) & 0xff;
+    u32 sc, m;
+    if (sub < 4) {
+        sc = A & 63;
+        m = B & 63;
+    } else {
+        sc = (C & 0xF) | ((A >> 6) << 4);
+        m = (C >> 4) | ((B >> 6) << 4);
+    }
+    s.a = d * (float)sc;
+    s.b = -(dmin * (float)m);
+}
+
+// Q4_K: a step is one pair of 32-value sub-blocks (the 32 bytes holding both).
+template <> struct QI<F_Q4K> {
+    static constexpr int SPAN = 64;
+    static constexpr bool SIGNED = false, K16 = false;
+    struct Raw { uint4 h; u32 v0, v1; int sub; };
+    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
+        const u8* b = row + (size_t)(s >> 2) * 144;
+        const u8* qs = b + 16 + 32 * (s & 3);
+        r.h = *(const uint4*)b;
+        r.v0 = *(const u32*)(qs + 4 * c);
+        r.v1 = *(const u32*)(qs + 16 + 4 * c);
+        r.sub = 2 * (s & 3);
+    }
+    __device__ static __forceinline__ void codes(const Raw& r, int g, u32& x, u32& y) {
+        x = (r.v0 >> (4 * g)) & 0x0F0F0F0Fu;
+        y = (r.v1 >> (4 * g)) & 0x0F0F0F0Fu;
+    }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int g) {
+        Sc s;
+        scale_min_k4w(r.h.y, r.h.z, r.h.w, r.sub + g, h2f((u16)(r.h.x & 0xffff)), h2f((u16)(r.h.x >> 16)), s);
+        return s;
+    }
+    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
+        return fmaf(s.a, (float)i, s.b * (float)asum);
+    }
+};
+
+template <> struct QI<F_Q5K> {
+    static constexpr int SPAN = 64;
+    static constexpr bool SIGNED = false, K16 = false;
+    struct Raw { uint4 h; u32 v0, v1, q0, q1; int sub; };
+    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
+        const u8* b = row + (size_t)(s >> 2) * 176;
+        const u8* qs = b + 48 + 32 * (s & 3);
+        r.h = *(const uint4*)b;
+        r.v0 = *(const u32*)(qs + 4 * c);
+        r.v1 = *(const u32*)(qs + 16 + 4 * c);
+        r.q0 = *(const u32*)(b + 16 + 4 * c);
+        r.q1 = *(const u32*)(b + 32 + 4 * c);
+        r.sub = 2 * (s & 3);
+    }
+    __device__ static __forceinline__ void codes(const Raw& r, int g, u32& x, u32& y) {
+        const int bit = r.sub + g;
+        x = ((r.v0 >> (4 * g)) & 0x0F0F0F0Fu) | (((r.q0 >> bit) & 0x01010101u) << 4);
+        y = ((r.v1 >> (4 * g)) & 0x0F0F0F0Fu) | (((r.q1 >> bit) & 0x01010101u) << 4);
+    }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int g) {
+        Sc s;
+        scale_min_k4w(r.h.y, r.h.z, r.h.w, r.sub + g, h2f((u16)(r.h.x & 0xffff)), h2f((u16)(r.h.x >> 16)), s);
+        return s;
+    }
+    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
+        return fmaf(s.a, (float)i, s.b * (float)asum);
+    }
+};
+
+// Q6_K: a step is one half of a block (128 values, 8 scales of 16 values); its four
+// 32-column groups take the codes q - 32 as signed bytes on two k16 products each.
+template <> struct QI<F_Q6K> {
+    static constexpr int SPAN = 128;
+    static constexpr bool SIGNED = true, K16 = true;
+    struct Raw { u32 l0, l1, l2, l3, h0, h1, s0, s1, d; };
+    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
+        const u8* b = row + (size_t)(s >> 1) * 210;
+        const int n = s & 1;
+        const u8* ql = b + 64 * n + 4 * c;
+        const u8* qh = b + 128 + 32 * n + 4 * c;
+        r.l0 = ld32_2(ql);
+        r.l1 = ld32_2(ql + 16);
+        r.l2 = ld32_2(ql + 32);
+        r.l3 = ld32_2(ql + 48);
+        r.h0 = ld32_2(qh);
+        r.h1 = ld32_2(qh + 16);
+        r.s0 = ld32_2(b + 192 + 8 * n);
+        r.s1 = ld32_2(b + 196 + 8 * n);
+        r.d = ld16(b + 208);
+    }
+    __device__ static __forceinline__ void codes(const Raw& r, int g, u32& x, u32& y) {
+        const u32 lx = (g & 1) ? r.l2 : r.l0, ly = (g & 1) ? r.l3 : r.l1;
+        const int nib = 4 * (g >> 1), hb = 2 * g;
+        x = minus32(((lx >> nib) & 0x0F0F0F0Fu) | (((r.h0 >> hb) & 0x03030303u) << 4));
+        y = minus32(((ly >> nib) & 0x0F0F0F0Fu) | (((r.h1 >> hb) & 0x03030303u) << 4));
+    }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int g) {
+        const u32 w = g < 2 ? r.s0 : r.s1;
+        const int sh = 16 * (g & 1);
+        const float d = h2f((u16)r.d);
+        return {d * (float)(i8)((w >> sh) & 0xff), d * (float)(i8)((w >> (sh + 8)) & 0xff)};
+    }
+    __device__ static __forceinline__ float value(Sc s, int i0, int i1, int) {
+        return fmaf(s.b, (float)i1, s.a * (float)i0);
+    }
+};
+
+// Formats whose codes need the lane index (the fifth bits of Q5_0/Q5_1).
+template <int F> struct NeedsLane { static constexpr bool V = false; };
+template <> struct NeedsLane<F_Q5_0> { static constexpr bool V = true; };
+template <> struct NeedsLane<F_Q5_1> { static constexpr bool V = true; };
+
+template <int F>
+__device__ __forceinline__ void qi_codes(const typename QI<F>::Raw& r, int g, u32& x, u32& y, int c) {
+    if constexpr (NeedsLane<F>::V) QI<F>::codes(r, g, x, y, c);
+    else QI<F>::codes(r, g, x, y);
+}
+
+// A block of TC_WARPS warps owns 16 rows and TN tokens; step s (SPAN columns) goes to
+// warp s % TC_WARPS, each warp adds its steps' contributions in order, the block adds
+// its warps in index order (as mma.cu).
+template <int F, int TN>
+__device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, int cols,
+                                           const uint4* __restrict__ XQ, const int2* __restrict__ XM,
+                                           int ntok, float* __restrict__ Y) {
+    using I = QI<F>;
+    constexpr int NT = TN / 8, G = I::SPAN / 32;
+    // Decode-sized tiles take several steps per round (loads in flight).
+    constexpr int U = TN <= 8 ? (I::SPAN >= 128 ? 2 : 4) : 1;
+    __shared__ float red[TC_WARPS][16][TN];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int g = lane >> 2, c = lane & 3;
+    const int tiles = (ntok + TN - 1) / TN;
+    const int j0 = (int)(blockIdx.x / tiles) * 16;
+    const int t0 = (int)(blockIdx.x % tiles) * TN;
+    const int nr = min(16, rows - j0), tn = min(TN, ntok - t0);
+    const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
+    const int steps = cols / I::SPAN, nb = cols >> 5;
+    float acc[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+    for (int s0 = warp; s0 < steps; s0 += TC_WARPS * U) {
+        typename I::Raw raw[U][2];
+#pragma unroll
+        for (int uu = 0; uu < U; ++uu) {
+            const int s = s0 + uu * TC_WARPS;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                raw[uu][h] = {};
+                if (s < steps && g + 8 * h < nr) I::load(W + (size_t)(j0 + g + 8 * h) * rb, s, c, raw[uu][h]);
+            }
+        }
+#pragma unroll
+        for (int uu = 0; uu < U; ++uu) {
+            const int s = s0 + uu * TC_WARPS;
+            if (s >= steps) break;
+#pragma unroll
+            for (int gi = 0; gi < G; ++gi) {
+                u32 x0, y0, x1, y1;
+                qi_codes<F>(raw[uu][0], gi, x0, y0, c);
+                qi_codes<F>(raw[uu][1], gi, x1, y1, c);
+                const Sc sc0 = I::scales(raw[uu][0], gi), sc1 = I::scales(raw[uu][1], gi);
+                const int blk = s * G + gi;
+#pragma unroll
+                for (int j = 0; j < NT; ++j) {
+                    const int t = j * 8 + g, ta = j * 8 + 2 * c;
+                    uint4 b = make_uint4(0u, 0u, 0u, 0u);
+                    if (t < tn) b = __ldg(XQ + ((size_t)(t0 + t) * nb + blk) * 4 + c);
+                    int2 m0 = make_int2(0, 0), m1 = make_int2(0, 0);
+                    if (ta < tn) m0 = __ldg(XM + (size_t)(t0 + ta) * nb + blk);
+                    if (ta + 1 < tn) m1 = __ldg(XM + (size_t)(t0 + ta + 1) * nb + blk);
+                    int hi[4] = {0, 0, 0, 0}, lo[4] = {0, 0, 0, 0};
+                    int hi1[4] = {0, 0, 0, 0}, lo1[4] = {0, 0, 0, 0};
+                    if constexpr (I::K16) {
+                        imma16<true>(hi, x0, x1, b.x);
+                        imma16<false>(lo, x0, x1, b.z);
+                        imma16<true>(hi1, y0, y1, b.y);
+                        imma16<false>(lo1, y0, y1, b.w);
+                    } else {
+                        imma32<I::SIGNED, true>(hi, x0, x1, y0, y1, b.x, b.y);
+                        imma32<I::SIGNED, false>(lo, x0, x1, y0, y1, b.z, b.w);
+                    }
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int2 m = (e & 1) ? m1 : m0;
+                        const int i0 = hi[e] * 256 + lo[e], i1 = hi1[e] * 256 + lo1[e];
+                        const float r = I::value((e >> 1) ? sc1 : sc0, i0, i1, m.y);
+                        acc[j][e] = fmaf(__int_as_float(m.x), r, acc[j][e]);
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+        red[warp][g][j * 8 + 2 * c] = acc[j][0];
+        red[warp][g][j * 8 + 2 * c + 1] = acc[j][1];
+        red[warp][g + 8][j * 8 + 2 * c] = acc[j][2];
+        red[warp][g + 8][j * 8 + 2 * c + 1] = acc[j][3];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < 16 * TN; i += blockDim.x) {
+        const int r = i / TN, t = i % TN;
+        if (r < nr && t < tn) {
+            float v = red[0][r][t];
+#pragma unroll
+            for (int k = 1; k < TC_WARPS; ++k) v += red[k][r][t];
+            Y[(size_t)(t0 + t) * rows + j0 + r] = v;
+        }
+    }
+}
+
+#define LLORCH_QQ1(NAME, F, TN)                                                                   \
+    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \
+        qmm_q_##NAME##_n##TN(const u8* W, int rows, int cols, const uint4* XQ, const int2* XM,    \
+                             int ntok, float* Y) {                                                \
+        qmm_q_impl<F, TN>(W, rows, cols, XQ, XM, ntok, Y);                                        \
+    }
+#define LLORCH_QQ(NAME, F) LLORCH_QQ1(NAME, F, 8) LLORCH_QQ1(NAME, F, 16) LLORCH_QQ1(NAME, F, 32) LLORCH_QQ1(NAME, F, 64)
+
+LLORCH_QQ(q8_0, F_Q8_0)
+LLORCH_QQ(q4_0, F_Q4_0)
+LLORCH_QQ(q4_1, F_Q4_1)
+LLORCH_QQ(q5_0, F_Q5_0)
+LLORCH_QQ(q5_1, F_Q5_1)
+LLORCH_QQ(q4_k, F_Q4K)
+LLORCH_QQ(q5_k, F_Q5K)
+LLORCH_QQ(q6_k, F_Q6K)

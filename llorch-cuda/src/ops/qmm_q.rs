@@ -1,0 +1,137 @@
+//! Products of integer-coded weights with quantized inputs (`imma.cu`).
+#![allow(unsafe_code)]
+
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, PushKernelArg};
+
+use super::*;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::{Kernel, QFormat};
+
+/// Bytes of one quantized 32-value block (`imma.cu`).
+const QBLOCK_BYTES: usize = 64;
+
+/// Rows of inputs quantized for [`Gpu::qmm_q`]: per token and 32 columns, a scale and
+/// 16-bit integers (split in bytes in the tensor cores' operand order), and the sum of
+/// the integers. Filled by [`Gpu::quantize_acts`], which records the shape it holds.
+pub struct QActs {
+    data: CudaSlice<u8>,
+    meta: CudaSlice<i32>,
+    cap_blocks: usize,
+    ntok: usize,
+    cols: usize,
+}
+
+impl QActs {
+    /// Room for `values` inputs (a multiple of 32 per row).
+    pub fn new(gpu: &Gpu, values: usize) -> Result<Self> {
+        let blocks = values.div_ceil(32).max(1);
+        Ok(Self {
+            data: gpu.alloc(blocks * QBLOCK_BYTES)?,
+            meta: gpu.alloc(blocks * 2)?,
+            cap_blocks: blocks,
+            ntok: 0,
+            cols: 0,
+        })
+    }
+
+    /// Device bytes for `values` inputs.
+    pub fn bytes(values: usize) -> u64 {
+        (values.div_ceil(32).max(1) * (QBLOCK_BYTES + 8)) as u64
+    }
+
+    /// Rows and columns last quantized.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.ntok, self.cols)
+    }
+}
+
+impl Gpu {
+    /// Quantizes `ntok` rows of `cols` inputs (`cols` a multiple of 32) into `q`.
+    pub fn quantize_acts(
+        &self,
+        x: &CudaView<'_, f32>,
+        ntok: usize,
+        cols: usize,
+        q: &mut QActs,
+    ) -> Result<()> {
+        shape("quantize_acts", cols.is_multiple_of(32), || {
+            format!("{cols} columns, not whole 32s")
+        })?;
+        shape("quantize_acts", x.len() >= ntok * cols, || {
+            format!("{} inputs for {ntok} rows of {cols}", x.len())
+        })?;
+        let blocks = ntok * cols / 32;
+        shape("quantize_acts", blocks <= q.cap_blocks, || {
+            format!("{blocks} blocks, room for {}", q.cap_blocks)
+        })?;
+        q.ntok = ntok;
+        q.cols = cols;
+        if blocks == 0 {
+            return Ok(());
+        }
+        // One warp per block, eight per thread block.
+        let c = cfg((blocks.div_ceil(8), 1), 256)?;
+        let (n, k) = (int(ntok)?, int(cols)?);
+        let mut b = self.stream.launch_builder(self.func(Kernel::QuantizeActs));
+        b.arg(x).arg(&n).arg(&k).arg(&mut q.data).arg(&mut q.meta);
+        // SAFETY: reads `ntok * cols` inputs, writes `blocks` data blocks and meta pairs,
+        // all checked above.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+
+    /// `y[t][j] = Σ_k w[j][k] · x[t][k]` for the `ntok` rows of `x` held quantized in `q`
+    /// ([`Gpu::quantize_acts`]) and `rows` rows of `w` in an integer format: exact integer
+    /// sums per block on tensor cores, then the blocks' scales. Batch-invariant.
+    #[allow(clippy::too_many_arguments)]
+    pub fn qmm_q(
+        &self,
+        fmt: QFormat,
+        w: &CudaView<'_, u8>,
+        rows: usize,
+        cols: usize,
+        q: &QActs,
+        ntok: usize,
+        y: &mut CudaViewMut<'_, f32>,
+    ) -> Result<()> {
+        shape("qmm_q", fmt.is_integer(), || {
+            format!("{fmt:?} is not integer-coded")
+        })?;
+        let rb = fmt.row_bytes(cols);
+        shape("qmm_q", rb.is_some(), || {
+            format!("{cols} columns in {fmt:?}")
+        })?;
+        let rb = rb.unwrap_or(0);
+        shape("qmm_q", w.len() >= rows * rb, || {
+            format!("{} weight bytes for {rows} rows of {rb}", w.len())
+        })?;
+        shape("qmm_q", q.cols == cols && q.ntok >= ntok, || {
+            format!("inputs hold {:?}, product wants {ntok} × {cols}", q.shape())
+        })?;
+        shape("qmm_q", y.len() >= ntok * rows, || {
+            format!("{} outputs for {ntok} × {rows}", y.len())
+        })?;
+        if rows == 0 || ntok == 0 {
+            return Ok(());
+        }
+        let (tile, blocks) = self.tc_tile(rows, ntok);
+        let c = cfg((blocks, 1), TC_WARPS * 32)?;
+        let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
+        let mut b = self
+            .stream
+            .launch_builder(self.func(Kernel::QmmQ { fmt, tile }));
+        b.arg(w)
+            .arg(&rows)
+            .arg(&cols)
+            .arg(&q.data)
+            .arg(&q.meta)
+            .arg(&ntok)
+            .arg(y);
+        // SAFETY: the kernel reads `rows * row_bytes` weight bytes, the quantized blocks
+        // of `ntok` rows of `cols` (held by `q`, checked above) and writes `ntok * rows`
+        // outputs.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+}
