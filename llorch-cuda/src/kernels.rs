@@ -136,12 +136,14 @@ pub enum Kernel {
         tile: u8,
     },
     /// Integer tensor-core product of an integer format with quantized inputs,
-    /// `tile` tokens per block (one of [`TC_TILES`]).
+    /// `tile` tokens and `row_tiles` tiles of 16 rows per block (one of [`QQ_TILES`]).
     QmmQ {
         /// Weight format ([`QFormat::is_integer`]).
         fmt: QFormat,
         /// Tokens per block.
         tile: u8,
+        /// Tiles of 16 rows per block.
+        row_tiles: u8,
     },
     /// Inputs to 16-bit integers per 32 values (for [`Kernel::QmmQ`]).
     QuantizeActs,
@@ -174,6 +176,19 @@ pub enum Kernel {
 /// Token tiles of the tensor-core products (`mma.cu`), smallest first.
 pub const TC_TILES: [u8; 4] = [8, 16, 32, 64];
 
+/// (tokens, tiles of 16 rows) per block of the integer products (`imma.cu`).
+pub const QQ_TILES: [(u8, u8); 9] = [
+    (8, 1),
+    (16, 1),
+    (16, 2),
+    (16, 4),
+    (32, 1),
+    (32, 2),
+    (32, 4),
+    (64, 1),
+    (64, 2),
+];
+
 impl Kernel {
     /// Every kernel.
     pub fn all() -> Vec<Kernel> {
@@ -191,8 +206,12 @@ impl Kernel {
             }
         }
         for fmt in QFormat::ALL.into_iter().filter(|f| f.is_integer()) {
-            for tile in TC_TILES {
-                v.push(Kernel::QmmQ { fmt, tile });
+            for (tile, row_tiles) in QQ_TILES {
+                v.push(Kernel::QmmQ {
+                    fmt,
+                    tile,
+                    row_tiles,
+                });
             }
         }
         v.extend(QFormat::ALL.iter().map(|&f| Kernel::Embed(f)));
@@ -218,7 +237,11 @@ impl Kernel {
         match self {
             Kernel::Qmm { fmt, split, rows } => format!("qmm_{}_k{split}_r{rows}", fmt.suffix()),
             Kernel::QmmTc { fmt, tile } => format!("qmm_tc_{}_n{tile}", fmt.suffix()),
-            Kernel::QmmQ { fmt, tile } => format!("qmm_q_{}_n{tile}", fmt.suffix()),
+            Kernel::QmmQ {
+                fmt,
+                tile,
+                row_tiles,
+            } => format!("qmm_q_{}_n{tile}_r{row_tiles}", fmt.suffix()),
             Kernel::QuantizeActs => "quantize_acts".into(),
             Kernel::Embed(f) => format!("embed_{}", f.suffix()),
             Kernel::RmsNorm => "rms_norm".into(),

@@ -299,10 +299,11 @@ __device__ __forceinline__ void qi_codes(const typename QI<F>::Raw& r, int g, u3
     else QI<F>::codes(r, g, x, y);
 }
 
-// A block of TC_WARPS warps owns 16 rows and TN tokens; step s (SPAN columns) goes to
-// warp s % TC_WARPS, each warp adds its steps' contributions in order, the block adds
-// its warps in index order (as mma.cu).
-template <int F, int TN>
+// A block of TC_WARPS warps owns R tiles of 16 rows and TN tokens; step s (SPAN
+// columns) goes to warp s % TC_WARPS, which reads the tokens' inputs once for all R
+// row tiles. Each warp adds its steps' contributions in order and the block adds its
+// warps in index order (as mma.cu), so neither TN nor R changes a sum.
+template <int F, int TN, int R>
 __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, int cols,
                                            const uint4* __restrict__ XQ, const int2* __restrict__ XM,
                                            int ntok, float* __restrict__ Y) {
@@ -314,24 +315,29 @@ __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, i
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, c = lane & 3;
     const int tiles = (ntok + TN - 1) / TN;
-    const int j0 = (int)(blockIdx.x / tiles) * 16;
+    const int j0 = (int)(blockIdx.x / tiles) * 16 * R;
     const int t0 = (int)(blockIdx.x % tiles) * TN;
-    const int nr = min(16, rows - j0), tn = min(TN, ntok - t0);
+    const int tn = min(TN, ntok - t0);
     const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
     const int steps = cols / I::SPAN, nb = cols >> 5;
-    float acc[NT][4];
+    float acc[R][NT][4];
 #pragma unroll
-    for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int j = 0; j < NT; ++j) acc[r][j][0] = acc[r][j][1] = acc[r][j][2] = acc[r][j][3] = 0.0f;
     for (int s0 = warp; s0 < steps; s0 += TC_WARPS * U) {
-        typename I::Raw raw[U][2];
+        typename I::Raw raw[U][R][2];
 #pragma unroll
         for (int uu = 0; uu < U; ++uu) {
             const int s = s0 + uu * TC_WARPS;
 #pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                raw[uu][h] = {};
-                if (s < steps && g + 8 * h < nr) I::load(W + (size_t)(j0 + g + 8 * h) * rb, s, c, raw[uu][h]);
-            }
+            for (int r = 0; r < R; ++r)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const int row = j0 + 16 * r + g + 8 * h;
+                    raw[uu][r][h] = {};
+                    if (s < steps && row < rows) I::load(W + (size_t)row * rb, s, c, raw[uu][r][h]);
+                }
         }
 #pragma unroll
         for (int uu = 0; uu < U; ++uu) {
@@ -339,10 +345,15 @@ __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, i
             if (s >= steps) break;
 #pragma unroll
             for (int gi = 0; gi < G; ++gi) {
-                u32 x0, y0, x1, y1;
-                qi_codes<F>(raw[uu][0], gi, x0, y0, c);
-                qi_codes<F>(raw[uu][1], gi, x1, y1, c);
-                const Sc sc0 = I::scales(raw[uu][0], gi), sc1 = I::scales(raw[uu][1], gi);
+                u32 x[R][2], y[R][2];
+                Sc sc[R][2];
+#pragma unroll
+                for (int r = 0; r < R; ++r)
+#pragma unroll
+                    for (int h = 0; h < 2; ++h) {
+                        qi_codes<F>(raw[uu][r][h], gi, x[r][h], y[r][h], c);
+                        sc[r][h] = I::scales(raw[uu][r][h], gi);
+                    }
                 const int blk = s * G + gi;
 #pragma unroll
                 for (int j = 0; j < NT; ++j) {
@@ -352,54 +363,66 @@ __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, i
                     int2 m0 = make_int2(0, 0), m1 = make_int2(0, 0);
                     if (ta < tn) m0 = __ldg(XM + (size_t)(t0 + ta) * nb + blk);
                     if (ta + 1 < tn) m1 = __ldg(XM + (size_t)(t0 + ta + 1) * nb + blk);
-                    int hi[4] = {0, 0, 0, 0}, lo[4] = {0, 0, 0, 0};
-                    int hi1[4] = {0, 0, 0, 0}, lo1[4] = {0, 0, 0, 0};
-                    if constexpr (I::K16) {
-                        imma16<true>(hi, x0, x1, b.x);
-                        imma16<false>(lo, x0, x1, b.z);
-                        imma16<true>(hi1, y0, y1, b.y);
-                        imma16<false>(lo1, y0, y1, b.w);
-                    } else {
-                        imma32<I::SIGNED, true>(hi, x0, x1, y0, y1, b.x, b.y);
-                        imma32<I::SIGNED, false>(lo, x0, x1, y0, y1, b.z, b.w);
-                    }
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int2 m = (e & 1) ? m1 : m0;
-                        const int i0 = hi[e] * 256 + lo[e], i1 = hi1[e] * 256 + lo1[e];
-                        const float r = I::value((e >> 1) ? sc1 : sc0, i0, i1, m.y);
-                        acc[j][e] = fmaf(__int_as_float(m.x), r, acc[j][e]);
+                    for (int r = 0; r < R; ++r) {
+                        int hi[4] = {0, 0, 0, 0}, lo[4] = {0, 0, 0, 0};
+                        int hi1[4] = {0, 0, 0, 0}, lo1[4] = {0, 0, 0, 0};
+                        if constexpr (I::K16) {
+                            imma16<true>(hi, x[r][0], x[r][1], b.x);
+                            imma16<false>(lo, x[r][0], x[r][1], b.z);
+                            imma16<true>(hi1, y[r][0], y[r][1], b.y);
+                            imma16<false>(lo1, y[r][0], y[r][1], b.w);
+                        } else {
+                            imma32<I::SIGNED, true>(hi, x[r][0], x[r][1], y[r][0], y[r][1], b.x, b.y);
+                            imma32<I::SIGNED, false>(lo, x[r][0], x[r][1], y[r][0], y[r][1], b.z, b.w);
+                        }
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) {
+                            const int2 m = (e & 1) ? m1 : m0;
+                            const int i0 = hi[e] * 256 + lo[e], i1 = hi1[e] * 256 + lo1[e];
+                            const float v = I::value(sc[r][e >> 1], i0, i1, m.y);
+                            acc[r][j][e] = fmaf(__int_as_float(m.x), v, acc[r][j][e]);
+                        }
                     }
                 }
             }
         }
     }
 #pragma unroll
-    for (int j = 0; j < NT; ++j) {
-        red[warp][g][j * 8 + 2 * c] = acc[j][0];
-        red[warp][g][j * 8 + 2 * c + 1] = acc[j][1];
-        red[warp][g + 8][j * 8 + 2 * c] = acc[j][2];
-        red[warp][g + 8][j * 8 + 2 * c + 1] = acc[j][3];
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < 16 * TN; i += blockDim.x) {
-        const int r = i / TN, t = i % TN;
-        if (r < nr && t < tn) {
-            float v = red[0][r][t];
+    for (int r = 0; r < R; ++r) {
+        if (r > 0) __syncthreads();
 #pragma unroll
-            for (int k = 1; k < TC_WARPS; ++k) v += red[k][r][t];
-            Y[(size_t)(t0 + t) * rows + j0 + r] = v;
+        for (int j = 0; j < NT; ++j) {
+            red[warp][g][j * 8 + 2 * c] = acc[r][j][0];
+            red[warp][g][j * 8 + 2 * c + 1] = acc[r][j][1];
+            red[warp][g + 8][j * 8 + 2 * c] = acc[r][j][2];
+            red[warp][g + 8][j * 8 + 2 * c + 1] = acc[r][j][3];
+        }
+        __syncthreads();
+        const int jr = j0 + 16 * r;
+        for (int i = threadIdx.x; i < 16 * TN; i += blockDim.x) {
+            const int rr = i / TN, t = i % TN;
+            if (jr + rr < rows && t < tn) {
+                float v = red[0][rr][t];
+#pragma unroll
+                for (int k = 1; k < TC_WARPS; ++k) v += red[k][rr][t];
+                Y[(size_t)(t0 + t) * rows + jr + rr] = v;
+            }
         }
     }
 }
 
-#define LLORCH_QQ1(NAME, F, TN)                                                                   \
+#define LLORCH_QQ1(NAME, F, TN, R)                                                                \
     extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \
-        qmm_q_##NAME##_n##TN(const u8* W, int rows, int cols, const uint4* XQ, const int2* XM,    \
-                             int ntok, float* Y) {                                                \
-        qmm_q_impl<F, TN>(W, rows, cols, XQ, XM, ntok, Y);                                        \
+        qmm_q_##NAME##_n##TN##_r##R(const u8* W, int rows, int cols, const uint4* XQ,             \
+                                    const int2* XM, int ntok, float* Y) {                         \
+        qmm_q_impl<F, TN, R>(W, rows, cols, XQ, XM, ntok, Y);                                     \
     }
-#define LLORCH_QQ(NAME, F) LLORCH_QQ1(NAME, F, 8) LLORCH_QQ1(NAME, F, 16) LLORCH_QQ1(NAME, F, 32) LLORCH_QQ1(NAME, F, 64)
+// Must match QQ_TILES (kernels.rs).
+#define LLORCH_QQ(NAME, F)                                                                        \
+    LLORCH_QQ1(NAME, F, 8, 1) LLORCH_QQ1(NAME, F, 16, 1) LLORCH_QQ1(NAME, F, 16, 2)               \
+    LLORCH_QQ1(NAME, F, 16, 4) LLORCH_QQ1(NAME, F, 32, 1) LLORCH_QQ1(NAME, F, 32, 2)              \
+    LLORCH_QQ1(NAME, F, 32, 4) LLORCH_QQ1(NAME, F, 64, 1) LLORCH_QQ1(NAME, F, 64, 2)
 
 LLORCH_QQ(q8_0, F_Q8_0)
 LLORCH_QQ(q4_0, F_Q4_0)

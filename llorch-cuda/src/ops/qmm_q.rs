@@ -6,7 +6,7 @@ use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, PushKernelArg};
 use super::*;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{Kernel, QFormat};
+use crate::kernels::{Kernel, QFormat, QQ_TILES, TC_TILES};
 
 /// Bytes of one quantized 32-value block (`imma.cu`).
 const QBLOCK_BYTES: usize = 64;
@@ -115,12 +115,14 @@ impl Gpu {
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
-        let (tile, blocks) = self.tc_tile(rows, ntok);
+        let ((tile, row_tiles), blocks) = qq_tile(rows, ntok, self.sms());
         let c = cfg((blocks, 1), TC_WARPS * 32)?;
         let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
-        let mut b = self
-            .stream
-            .launch_builder(self.func(Kernel::QmmQ { fmt, tile }));
+        let mut b = self.stream.launch_builder(self.func(Kernel::QmmQ {
+            fmt,
+            tile,
+            row_tiles,
+        }));
         b.arg(w)
             .arg(&rows)
             .arg(&cols)
@@ -133,5 +135,52 @@ impl Gpu {
         // outputs.
         unsafe { b.launch(c) }?;
         Ok(())
+    }
+}
+
+/// The block shape of an integer product (it changes no sum) and its blocks: one token
+/// tile for decode-sized steps; else the largest tile (tokens × rows: inputs and
+/// weights each read fewer times) that still gives three quarters of the
+/// multiprocessors a block, or the one with the most blocks.
+fn qq_tile(rows: usize, ntok: usize, sms: usize) -> ((u8, u8), usize) {
+    let blocks =
+        |(t, r): (u8, u8)| ntok.div_ceil(usize::from(t)) * rows.div_ceil(16 * usize::from(r));
+    let first = QQ_TILES[0];
+    if ntok <= usize::from(first.0) {
+        return (first, blocks(first));
+    }
+    let cap = TC_TILES
+        .into_iter()
+        .find(|&t| usize::from(t) >= ntok)
+        .unwrap_or(TC_TILES[TC_TILES.len() - 1]);
+    let fits = QQ_TILES.into_iter().filter(|&(t, _)| t <= cap);
+    let best = fits
+        .clone()
+        .filter(|&s| blocks(s) * 4 >= sms * 3)
+        .max_by_key(|&(t, r)| (usize::from(t) * usize::from(r), t))
+        .or_else(|| fits.max_by_key(|&s| (blocks(s), std::cmp::Reverse(s.1))))
+        .unwrap_or(first);
+    (best, blocks(best))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_shapes_follow_the_step() {
+        // Decode: one token tile, one row tile.
+        assert_eq!(qq_tile(4096, 1, 132).0, (8, 1));
+        // 64 sequences on a 4096-row matrix: 64 tokens × 2 row tiles gives 128 blocks.
+        assert_eq!(qq_tile(4096, 64, 132), ((64, 2), 128));
+        // A small matrix keeps the blocks up.
+        let (s, b) = qq_tile(256, 64, 132);
+        assert!(b >= 16 && s.1 == 1, "{s:?} {b}");
+        // Every choice is a compiled shape.
+        for rows in [16, 640, 4096, 262_144] {
+            for ntok in [1, 7, 9, 33, 64, 512] {
+                assert!(QQ_TILES.contains(&qq_tile(rows, ntok, 132).0));
+            }
+        }
     }
 }
