@@ -11,7 +11,10 @@ B=.device-bundle/bin
 bash scripts/gpu-tests.sh "$@"
 $B/llorch generate --model $M/gemma-3-270m-q4_k_m.gguf --device cuda:0 --prompt "The capital of France is" --max-tokens 24 --temperature 0 2>&1 | tee $OUT/generate.txt
 $B/gpu_bench --model $M/gemma-3-270m-q4_k_m.gguf --device cuda:0 --prefill 512 --seqs 64 --steps 128 2>&1 | tee $OUT/bench.txt
-$B/gpu_bench --model $M/gemma-3-270m-q4_k_m.gguf --device cuda:0 --prefill 512 --seqs 64 --steps 128 --simt 2>&1 | tee $OUT/bench-simt.txt
+# The f32-lane products too (SIMT=1).
+[ "${SIMT:-0}" = 1 ] && $B/gpu_bench --model $M/gemma-3-270m-q4_k_m.gguf --device cuda:0 --prefill 512 --seqs 64 --steps 128 --simt 2>&1 | tee $OUT/bench-simt.txt
+# The synthetic Llama-3-8B Q4_K_M shape (8B=1).
+[ "${B8:-0}" = 1 ] && $B/gpu_bench --synth llama3-8b-q4km --device cuda:0 --prefill 512 --seqs 64 --steps 64 2>&1 | tee $OUT/bench-8b.txt
 # worker-orcd on the GPU: start, stream one job over SSE, read health and metrics, shut down.
 if [ -x $B/worker-orcd ]; then
     $B/worker-orcd --worker-id w-gpu --device cuda:0 --port 9377 --max-seqs 8 --ctx 1024 \

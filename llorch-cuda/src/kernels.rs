@@ -11,6 +11,7 @@ pub fn source() -> String {
         include_str!("kernels/rows.cu"),
         include_str!("kernels/attention.cu"),
         include_str!("kernels/topk.cu"),
+        include_str!("kernels/draw.cu"),
     ]
     .join("\n")
 }
@@ -171,6 +172,8 @@ pub enum Kernel {
     TopkSlices,
     /// Merge of the slices' top-k and sums.
     TopkMerge,
+    /// Seeded draws from each row's best logits.
+    DrawRows,
 }
 
 /// Token tiles of the tensor-core products (`mma.cu`), smallest first.
@@ -228,6 +231,7 @@ impl Kernel {
             Kernel::Attention,
             Kernel::TopkSlices,
             Kernel::TopkMerge,
+            Kernel::DrawRows,
         ]);
         v
     }
@@ -255,6 +259,7 @@ impl Kernel {
             Kernel::Attention => "attention".into(),
             Kernel::TopkSlices => "topk_slices".into(),
             Kernel::TopkMerge => "topk_merge".into(),
+            Kernel::DrawRows => "draw_rows".into(),
         }
     }
 }

@@ -36,4 +36,6 @@ pub use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
 pub use error::{CudaError, Result};
 pub use gpu::{Gpu, Graph, IndexBuf, Mark, device_count, driver_available};
 pub use kernels::{Kernel, QFormat};
-pub use ops::{AttnDims, AttnPlan, MAX_HEAD_DIM, QActs, QkvOp, TOPK_MAX, TopKScratch};
+pub use ops::{
+    AttnDims, AttnPlan, DrawBuf, DrawParams, MAX_HEAD_DIM, QActs, QkvOp, TOPK_MAX, TopKScratch,
+};

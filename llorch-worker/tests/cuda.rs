@@ -319,3 +319,72 @@ fn row_topk_is_exact_with_ties_to_the_lower_id() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
+fn device_draws_equal_the_cpu_samplers_draws() {
+    use llorch_cuda::{DrawBuf, DrawParams};
+    use llorch_worker::sampling::{SamplingParams, TopRow, sample_top};
+    let gpu = Gpu::open(0, None).unwrap();
+    let (rows, k) = (4096, 64);
+    // Candidates best first (ties included), ids spread over a large vocabulary.
+    let mut vals = Vec::with_capacity(rows * k);
+    let mut ids = Vec::with_capacity(rows * k);
+    for r in 0..rows {
+        let spread = [0.1f32, 1.0, 4.0, 12.0][r % 4];
+        let mut row: Vec<f32> = noise(r as u64 + 3, k).iter().map(|v| v * spread).collect();
+        if r % 5 == 0 {
+            row[3] = row[2];
+        }
+        row.sort_by(|a, b| b.total_cmp(a));
+        vals.extend_from_slice(&row);
+        ids.extend((0..k as i32).map(|i| (i * 7919 + r as i32 * 13) % 262_144));
+    }
+    let mut params = Vec::with_capacity(rows);
+    let mut cpu = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let sp = SamplingParams {
+            temperature: [0.0f32, 0.3, 0.8, 1.0, 1.7][r % 5],
+            top_k: [1u32, 5, 40, 64][r / 5 % 4],
+            top_p: [1.0f32, 0.9, 0.5][r / 20 % 3],
+            min_p: [0.0f32, 0.05][r / 60 % 2],
+            seed: 0x5eed ^ (r as u64).wrapping_mul(0x9e37_79b9),
+            ..SamplingParams::default()
+        };
+        let counter = (r as u64 * 31) % 1000;
+        params.push(DrawParams {
+            seed: sp.seed,
+            counter,
+            temperature: sp.temperature,
+            top_k: sp.top_k,
+            top_p: sp.top_p,
+            min_p: sp.min_p,
+        });
+        let best: Vec<(f32, u32)> = vals[r * k..(r + 1) * k]
+            .iter()
+            .zip(&ids[r * k..(r + 1) * k])
+            .map(|(&v, &i)| (v, i as u32))
+            .collect();
+        let row = TopRow {
+            best: &best,
+            lse: 0.0,
+            vocab: 262_144,
+        };
+        cpu.push(sample_top(row, &sp, counter).id as i32);
+    }
+    let (v_d, i_d) = (gpu.upload(&vals).unwrap(), gpu.upload(&ids).unwrap());
+    let mut buf = DrawBuf::new(&gpu, rows).unwrap();
+    gpu.draw_rows(&v_d.as_view(), &i_d.as_view(), k, &params, &mut buf)
+        .unwrap();
+    let mut got = vec![-1i32; rows];
+    gpu.read(&buf.ids().slice(..rows), &mut got).unwrap();
+    let differ: Vec<usize> = (0..rows).filter(|&r| got[r] != cpu[r]).collect();
+    // Not all draws are the best candidate (the test would prove little otherwise).
+    let not_best = (0..rows).filter(|&r| got[r] != ids[r * k]).count();
+    eprintln!(
+        "device draws: {} of {rows} differ from the CPU's; {not_best} not the best",
+        differ.len()
+    );
+    assert!(differ.is_empty(), "rows {differ:?}");
+    assert!(not_best > rows / 4, "{not_best}");
+}

@@ -15,14 +15,10 @@
 // Meta per block: (dx as bits, Σa).
 #define QA_RANGE 32767.0f
 
-extern "C" __global__ void quantize_acts(const float* __restrict__ X, int ntok, int cols,
-                                         u8* __restrict__ Q, int2* __restrict__ M) {
-    const int nb = cols >> 5;
-    const long wid = ((long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+// Quantizes block `blk` (32 values, one per lane of a whole warp, lane i holding
+// column i) into Q/M. Every lane of the warp must call it.
+__device__ __forceinline__ void quant_block(float x, u8* __restrict__ Q, int2* __restrict__ M, size_t blk) {
     const int lane = threadIdx.x & 31;
-    if (wid >= (long)ntok * nb) return;
-    const int t = (int)(wid / nb), b = (int)(wid % nb);
-    const float x = X[(size_t)t * cols + b * 32 + lane];
     float amax = fabsf(x);
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, off));
@@ -34,10 +30,20 @@ extern "C" __global__ void quantize_acts(const float* __restrict__ X, int ntok, 
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(FULL_MASK, s, off);
     const int half = lane >> 4, c = (lane & 15) >> 2, k = lane & 3;
-    u8* q = Q + (size_t)wid * 64 + 16 * c + 4 * half + k;
+    u8* q = Q + blk * 64 + 16 * c + 4 * half + k;
     q[0] = (u8)((a >> 8) & 0xff);
     q[8] = (u8)(a & 0xff);
-    if (lane == 0) M[wid] = make_int2(__float_as_int(bad ? __int_as_float(0x7fc00000) : amax / QA_RANGE), s);
+    if (lane == 0) M[blk] = make_int2(__float_as_int(bad ? __int_as_float(0x7fc00000) : amax / QA_RANGE), s);
+}
+
+// Rows of inputs to quantized blocks: one warp per block.
+extern "C" __global__ void quantize_acts(const float* __restrict__ X, int ntok, int cols,
+                                         u8* __restrict__ Q, int2* __restrict__ M) {
+    const int nb = cols >> 5;
+    const long wid = ((long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    if (wid >= (long)ntok * nb) return;
+    const int t = (int)(wid / nb), b = (int)(wid % nb);
+    quant_block(X[(size_t)t * cols + b * 32 + (threadIdx.x & 31)], Q, M, (size_t)wid);
 }
 
 // C += A·B with 8-bit A (`AS`: signed) and 8-bit B (`BS`: signed), int32 sums.

@@ -1,9 +1,13 @@
 // Row-wise kernels: norms, rotary embedding, activations, biases, gathers and the
 // KV-cache store. One row's result never depends on other rows.
 
+// Fused quantization (`imma.cu`): when Q is not null, the kernels below also write
+// their output quantized for the integer products; widths are whole 32s then, so
+// every warp holds one whole block per pass.
+
 // y = x / rms(x) * w for each row (sum of squares in f64, fixed order).
 extern "C" __global__ void rms_norm(const float* __restrict__ x, const float* __restrict__ w,
-                                    float* __restrict__ y, int width, float eps) {
+                                    float* __restrict__ y, int width, float eps, u8* Q, int2* M) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
     double ss = 0.0;
@@ -13,7 +17,11 @@ extern "C" __global__ void rms_norm(const float* __restrict__ x, const float* __
     }
     ss = block_sum_d(ss, red);
     const float scale = (float)(1.0 / sqrt(ss / width + (double)eps));
-    for (int i = threadIdx.x; i < width; i += blockDim.x) y[off + i] = x[off + i] * scale * w[i];
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        const float v = x[off + i] * scale * w[i];
+        y[off + i] = v;
+        if (Q != 0) quant_block(v, Q, M, (off + i) >> 5);
+    }
 }
 
 // x += (w ? rms_norm(o) * w : o), row by row (residual connections).
@@ -41,7 +49,7 @@ extern "C" __global__ void add_normed(float* __restrict__ x, const float* __rest
 // add_normed followed by rms_norm).
 extern "C" __global__ void add_norm_rms(float* __restrict__ x, const float* __restrict__ o,
                                         const float* __restrict__ w, const float* __restrict__ next_w,
-                                        float* __restrict__ h, int width, float eps) {
+                                        float* __restrict__ h, int width, float eps, u8* Q, int2* M) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
     if (w != 0) {
@@ -63,7 +71,11 @@ extern "C" __global__ void add_norm_rms(float* __restrict__ x, const float* __re
     }
     ss = block_sum_d(ss, red);
     const float scale = (float)(1.0 / sqrt(ss / width + (double)eps));
-    for (int i = threadIdx.x; i < width; i += blockDim.x) h[off + i] = x[off + i] * scale * next_w[i];
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        const float v = x[off + i] * scale * next_w[i];
+        h[off + i] = v;
+        if (Q != 0) quant_block(v, Q, M, (off + i) >> 5);
+    }
 }
 
 // One row's head: optional RMS norm, then rotary embedding at `pos` (in `v`, shared).
@@ -134,20 +146,26 @@ extern "C" __global__ void add_bias(float* __restrict__ x, const float* __restri
 }
 
 // g = gelu_tanh(g) * u
-extern "C" __global__ void gelu_mul(float* __restrict__ g, const float* __restrict__ u, long long n) {
+extern "C" __global__ void gelu_mul(float* __restrict__ g, const float* __restrict__ u, long long n, u8* Q,
+                                    int2* M) {
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
         const float x = g[i];
-        g[i] = 0.5f * x * (1.0f + tanhf(0.7978846f * x * (1.0f + 0.044715f * x * x))) * u[i];
+        const float v = 0.5f * x * (1.0f + tanhf(0.7978846f * x * (1.0f + 0.044715f * x * x))) * u[i];
+        g[i] = v;
+        if (Q != 0) quant_block(v, Q, M, (size_t)(i >> 5));
     }
 }
 
 // g = silu(g) * u
-extern "C" __global__ void silu_mul(float* __restrict__ g, const float* __restrict__ u, long long n) {
+extern "C" __global__ void silu_mul(float* __restrict__ g, const float* __restrict__ u, long long n, u8* Q,
+                                    int2* M) {
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
         const float x = g[i];
-        g[i] = x / (1.0f + expf(-x)) * u[i];
+        const float v = x / (1.0f + expf(-x)) * u[i];
+        g[i] = v;
+        if (Q != 0) quant_block(v, Q, M, (size_t)(i >> 5));
     }
 }
 

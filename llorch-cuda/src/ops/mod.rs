@@ -4,12 +4,14 @@
 //! buffers. Each launch is an `unsafe` block with its `// SAFETY:` reasoning.
 
 mod attention;
+mod draw;
 mod matmul;
 mod qmm_q;
 mod rows;
 mod topk;
 
 pub use attention::{AttnDims, AttnPlan};
+pub use draw::{DrawBuf, DrawParams};
 pub use qmm_q::QActs;
 pub use rows::QkvOp;
 pub use topk::TopKScratch;

@@ -44,6 +44,33 @@ impl QActs {
     pub fn shape(&self) -> (usize, usize) {
         (self.ntok, self.cols)
     }
+
+    /// Checks room for `ntok` rows of `cols` (whole 32s) and records that shape, for a
+    /// kernel about to write it.
+    pub(super) fn prepare(&mut self, kernel: &'static str, ntok: usize, cols: usize) -> Result<()> {
+        shape(kernel, cols.is_multiple_of(32), || {
+            format!("{cols} columns, not whole 32s")
+        })?;
+        let blocks = ntok * cols / 32;
+        shape(kernel, blocks <= self.cap_blocks, || {
+            format!("{blocks} quantized blocks, room for {}", self.cap_blocks)
+        })?;
+        self.ntok = ntok;
+        self.cols = cols;
+        Ok(())
+    }
+}
+
+/// Pushes a kernel's optional quantized output (two null pointers when absent).
+pub(super) fn quant_args<'a>(b: &mut cudarc::driver::LaunchArgs<'a>, q: Option<&'a mut QActs>) {
+    match q {
+        Some(q) => {
+            b.arg(&mut q.data).arg(&mut q.meta);
+        }
+        None => {
+            b.arg(&NULL).arg(&NULL);
+        }
+    }
 }
 
 impl Gpu {
@@ -55,18 +82,11 @@ impl Gpu {
         cols: usize,
         q: &mut QActs,
     ) -> Result<()> {
-        shape("quantize_acts", cols.is_multiple_of(32), || {
-            format!("{cols} columns, not whole 32s")
-        })?;
         shape("quantize_acts", x.len() >= ntok * cols, || {
             format!("{} inputs for {ntok} rows of {cols}", x.len())
         })?;
+        q.prepare("quantize_acts", ntok, cols)?;
         let blocks = ntok * cols / 32;
-        shape("quantize_acts", blocks <= q.cap_blocks, || {
-            format!("{blocks} blocks, room for {}", q.cap_blocks)
-        })?;
-        q.ntok = ntok;
-        q.cols = cols;
         if blocks == 0 {
             return Ok(());
         }

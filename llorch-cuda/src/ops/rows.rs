@@ -4,6 +4,7 @@
 
 use cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 
+use super::qmm_q::quant_args;
 use super::*;
 use crate::error::Result;
 use crate::gpu::{Gpu, IndexBuf};
@@ -37,7 +38,9 @@ pub struct QkvOp<'a> {
 }
 
 impl Gpu {
-    /// `y = rms_norm(x) · w` for `n` rows of `width`.
+    /// `y = rms_norm(x) · w` for `n` rows of `width`; with `q`, `y` quantized into it
+    /// too (as [`Gpu::quantize_acts`] would).
+    #[allow(clippy::too_many_arguments)]
     pub fn rms_norm(
         &self,
         x: &CudaView<'_, f32>,
@@ -46,6 +49,7 @@ impl Gpu {
         n: usize,
         width: usize,
         eps: f32,
+        mut q: Option<&mut QActs>,
     ) -> Result<()> {
         shape(
             "rms_norm",
@@ -55,11 +59,16 @@ impl Gpu {
         if n == 0 {
             return Ok(());
         }
+        if let Some(q) = q.as_deref_mut() {
+            q.prepare("rms_norm", n, width)?;
+        }
         let c = cfg((n, 1), 256)?;
         let width = int(width)?;
         let mut b = self.stream.launch_builder(self.func(Kernel::RmsNorm));
         b.arg(x).arg(w).arg(y).arg(&width).arg(&eps);
-        // SAFETY: n rows of width in x and y, width weights: checked above.
+        quant_args(&mut b, q);
+        // SAFETY: n rows of width in x and y, width weights: checked above; the
+        // quantized output holds n rows of width (`prepare`).
         unsafe { b.launch(c) }?;
         Ok(())
     }
@@ -94,7 +103,8 @@ impl Gpu {
     }
 
     /// `x += w.map_or(o, |w| rms_norm(o) · w)`, then `h = rms_norm(x) · next_w`, for `n`
-    /// rows of `width` (a residual connection and the next input norm in one pass).
+    /// rows of `width` (a residual connection and the next input norm in one pass); with
+    /// `q`, `h` quantized into it too.
     #[allow(clippy::too_many_arguments)]
     pub fn add_norm_rms(
         &self,
@@ -106,6 +116,7 @@ impl Gpu {
         n: usize,
         width: usize,
         eps: f32,
+        mut q: Option<&mut QActs>,
     ) -> Result<()> {
         shape(
             "add_norm_rms",
@@ -119,13 +130,18 @@ impl Gpu {
         if n == 0 {
             return Ok(());
         }
+        if let Some(q) = q.as_deref_mut() {
+            q.prepare("add_norm_rms", n, width)?;
+        }
         let c = cfg((n, 1), 256)?;
         let width = int(width)?;
         let mut b = self.stream.launch_builder(self.func(Kernel::AddNormRms));
         b.arg(x).arg(o);
         opt_arg(&mut b, w);
         b.arg(next_w).arg(h).arg(&width).arg(&eps);
-        // SAFETY: sizes checked above; a null first norm is handled by the kernel.
+        quant_args(&mut b, q);
+        // SAFETY: sizes checked above; a null first norm is handled by the kernel; the
+        // quantized output holds n rows of width (`prepare`).
         unsafe { b.launch(c) }?;
         Ok(())
     }
@@ -222,19 +238,26 @@ impl Gpu {
         Ok(())
     }
 
-    /// `g = act(g) · u` over `n` values, GELU (tanh) or SiLU.
+    /// `g = act(g) · u` over `rows` rows of `width`, GELU (tanh) or SiLU; with `q`, the
+    /// result quantized into it too.
     pub fn act_mul(
         &self,
         gelu: bool,
         g: &mut CudaViewMut<'_, f32>,
         u: &CudaView<'_, f32>,
-        n: usize,
+        rows: usize,
+        width: usize,
+        mut q: Option<&mut QActs>,
     ) -> Result<()> {
+        let n = rows * width;
         shape("act_mul", g.len() >= n && u.len() >= n, || {
             "buffers too short".into()
         })?;
         if n == 0 {
             return Ok(());
+        }
+        if let Some(q) = q.as_deref_mut() {
+            q.prepare("act_mul", rows, width)?;
         }
         let c = cfg((n.div_ceil(256), 1), 256)?;
         let k = if gelu {
@@ -245,7 +268,8 @@ impl Gpu {
         let n = n as i64;
         let mut b = self.stream.launch_builder(self.func(k));
         b.arg(g).arg(u).arg(&n);
-        // SAFETY: n values in both.
+        quant_args(&mut b, q);
+        // SAFETY: n values in both; the quantized output holds `rows` of `width`.
         unsafe { b.launch(c) }?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use llorch_cuda::{CudaError, CudaSlice, Gpu, Graph, MAX_HEAD_DIM, TOPK_MAX};
+use llorch_cuda::{CudaError, CudaSlice, DrawParams, Gpu, Graph, MAX_HEAD_DIM, TOPK_MAX};
 use rayon::prelude::*;
 
 use super::pass::{Indices, Pass, Scratch, Widths};
@@ -14,7 +14,7 @@ use crate::backend::{
 };
 use crate::cpu::ops::{Rope, RopeStyle};
 use crate::model::{Arch, ModelConfig, Weights};
-use crate::sampling::{SamplerScratch, TopRow, sample_top, top_suffices};
+use crate::sampling::{SamplerScratch, TopRow, sampled_from_top, top_suffices};
 
 /// How to build a [`CudaBackend`].
 #[derive(Debug, Clone)]
@@ -58,6 +58,8 @@ pub struct CudaBackend {
     s: Scratch,
     ix: Indices,
     host: HostRows,
+    /// Per-row draw settings of the step.
+    draw_params: Vec<DrawParams>,
     graphs: HashMap<(usize, usize, usize), Graph>,
     /// Generation of the buffers the graphs were captured with.
     graph_gen: u64,
@@ -74,6 +76,8 @@ struct HostRows {
     vals: Vec<f32>,
     ids: Vec<i32>,
     lse: Vec<f32>,
+    /// The token drawn on the device for each logit row (rows drawn from candidates).
+    drawn: Vec<i32>,
 }
 
 impl std::fmt::Debug for CudaBackend {
@@ -158,6 +162,7 @@ impl CudaBackend {
             s,
             ix,
             host: HostRows::default(),
+            draw_params: Vec::new(),
             graphs: HashMap::new(),
             graph_gen: 0,
             scratch_gen: 0,
@@ -273,6 +278,7 @@ impl ComputeBackend for CudaBackend {
         let end = self.gpu.mark().map_err(dev)?;
         // Which sequences draw from the candidates, decided once per step.
         let tops: Vec<bool> = batch.iter().map(|sq| self.draws_from_top(sq, k)).collect();
+        self.draw(batch, wanted, k, &tops).map_err(dev)?;
         self.collect(batch, k, &tops).map_err(dev)?;
         let device_ms = end.ms_since(&start).map_err(dev)?;
         let t2 = std::time::Instant::now();
@@ -357,6 +363,47 @@ impl CudaBackend {
         }
     }
 
+    /// Draws, on the device, the tokens of the sequences drawn from candidates.
+    fn draw(
+        &mut self,
+        batch: &[SeqStep<'_>],
+        wanted: usize,
+        k: usize,
+        tops: &[bool],
+    ) -> Result<(), CudaError> {
+        if !tops.iter().any(|&t| t) {
+            return Ok(());
+        }
+        let p = &mut self.draw_params;
+        p.clear();
+        for (sq, &top) in batch.iter().zip(tops) {
+            let rows = logit_rows(sq);
+            match sq.sample.filter(|_| top) {
+                Some(r) => p.push(DrawParams {
+                    seed: r.params.seed,
+                    counter: r.draw,
+                    temperature: r.params.temperature,
+                    top_k: r.params.top_k,
+                    top_p: r.params.top_p,
+                    min_p: r.params.min_p,
+                }),
+                None => p.extend(std::iter::repeat_n(DrawParams::GREEDY, rows)),
+            }
+        }
+        debug_assert_eq!(p.len(), wanted);
+        let s = &mut self.s;
+        self.gpu.draw_rows(
+            &s.top_val.slice(..wanted * k),
+            &s.top_id.slice(..wanted * k),
+            k,
+            p,
+            &mut s.draws,
+        )?;
+        self.host.drawn.resize(wanted, 0);
+        self.gpu
+            .read(&s.draws.ids().slice(..wanted), &mut self.host.drawn)
+    }
+
     /// Copies back what the draws and the callers need: the candidates of the rows
     /// drawn from them, and whole rows only for the others.
     fn collect(&mut self, batch: &[SeqStep<'_>], k: usize, tops: &[bool]) -> Result<(), CudaError> {
@@ -407,6 +454,7 @@ impl CudaBackend {
                 SamplerScratch::default,
                 |scratch, (sq, (row, full, top))| {
                     if top {
+                        let row_at = row;
                         let span = row * k..(row + 1) * k;
                         let best: Vec<(f32, u32)> = h.vals[span.clone()]
                             .iter()
@@ -418,9 +466,11 @@ impl CudaBackend {
                             lse: h.lse[row],
                             vocab,
                         };
+                        // The token was drawn on the device (`draw`).
+                        let id = h.drawn.get(row_at).map_or(0, |&i| i as u32);
                         SeqOutput {
                             logits: Vec::new(),
-                            sampled: sq.sample.map(|r| sample_top(row, r.params, r.draw)),
+                            sampled: sq.sample.map(|r| sampled_from_top(row, r.params, id)),
                         }
                     } else {
                         let n = logit_rows(sq) * vocab;

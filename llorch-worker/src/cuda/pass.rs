@@ -1,8 +1,8 @@
 //! One forward pass on the GPU: the launches of a model step, for every architecture.
 
 use llorch_cuda::{
-    AttnDims, AttnPlan, CudaError, CudaSlice, CudaView, CudaViewMut, Gpu, IndexBuf, QActs, QkvOp,
-    TOPK_MAX, TopKScratch,
+    AttnDims, AttnPlan, CudaError, CudaSlice, CudaView, CudaViewMut, DrawBuf, Gpu, IndexBuf, QActs,
+    QkvOp, TOPK_MAX, TopKScratch,
 };
 
 use super::weights::{DMatrix, DeviceWeights};
@@ -30,6 +30,8 @@ pub(super) struct Scratch {
     pub topk: TopKScratch,
     /// The current input of the integer products, quantized.
     pub xq: QActs,
+    /// The device's draws, one per logit row.
+    pub draws: DrawBuf,
 }
 
 /// Widths of one token's activations.
@@ -70,6 +72,7 @@ impl Scratch {
         ((rows * w.per_row() + logit_rows * (2 * w.d + vocab + 2 * TOPK_MAX + 1)) * 4) as u64
             + TopKScratch::bytes(logit_rows, vocab)
             + QActs::bytes(Self::quantized_values(w, rows, logit_rows))
+            + DrawBuf::bytes(logit_rows)
     }
 
     fn quantized_values(w: Widths, rows: usize, logit_rows: usize) -> usize {
@@ -103,6 +106,7 @@ impl Scratch {
             lse: gpu.alloc(logit_rows)?,
             topk: TopKScratch::new(gpu, logit_rows, vocab)?,
             xq: QActs::new(gpu, Self::quantized_values(w, rows, logit_rows))?,
+            draws: DrawBuf::new(gpu, logit_rows)?,
         })
     }
 }
@@ -152,6 +156,11 @@ fn takes_quantized(g: &Gpu, m: &DMatrix) -> bool {
     g.tensor_cores() && m.fmt.is_integer()
 }
 
+/// `xq` for a kernel whose output feeds `ms`, when one of them takes quantized inputs.
+fn fused<'q>(g: &Gpu, ms: &[&DMatrix], xq: &'q mut QActs) -> Option<&'q mut QActs> {
+    ms.iter().any(|m| takes_quantized(g, m)).then_some(xq)
+}
+
 /// Quantizes `x` (`n` rows of `cols`) into `xq` when one of `ms` takes quantized inputs.
 fn quantize_for(
     g: &Gpu,
@@ -193,12 +202,13 @@ impl Pass<'_> {
                 n,
                 d,
                 eps,
+                fused(g, &[&first.wq, &first.wk, &first.wv], &mut s.xq),
             )?;
         }
         for (l, layer) in w.layers.iter().enumerate() {
             {
+                // Quantized (where needed) by the norm that wrote `h`.
                 let h = s.h.slice(..n * d);
-                quantize_for(g, &[&layer.wq, &layer.wk, &layer.wv], &h, n, d, &mut s.xq)?;
                 for (m, out) in [
                     (&layer.wq, &mut s.q),
                     (&layer.wk, &mut s.k),
@@ -276,11 +286,11 @@ impl Pass<'_> {
                 n,
                 d,
                 eps,
+                fused(g, &[&layer.gate, &layer.up], &mut s.xq),
             )?;
             // Feed-forward.
             {
                 let h = s.h.slice(..n * d);
-                quantize_for(g, &[&layer.gate, &layer.up], &h, n, d, &mut s.xq)?;
                 let gate = &mut s.gate.slice_mut(..n * wd.ff);
                 product(g, w, &layer.gate, &h, &s.xq, n, gate)?;
                 let up = &mut s.up.slice_mut(..n * wd.ff);
@@ -290,10 +300,11 @@ impl Pass<'_> {
                 c.arch == Arch::Gemma3,
                 &mut s.gate.slice_mut(..n * wd.ff),
                 &s.up.slice(..n * wd.ff),
-                n * wd.ff,
+                n,
+                wd.ff,
+                fused(g, &[&layer.down], &mut s.xq),
             )?;
             let act = s.gate.slice(..n * wd.ff);
-            quantize_for(g, &[&layer.down], &act, n, wd.ff, &mut s.xq)?;
             product(
                 g,
                 w,
@@ -315,6 +326,7 @@ impl Pass<'_> {
                     n,
                     d,
                     eps,
+                    fused(g, &[&next.wq, &next.wk, &next.wv], &mut s.xq),
                 )?,
                 None => g.add_normed(
                     &mut s.x.slice_mut(..n * d),
@@ -342,10 +354,10 @@ impl Pass<'_> {
             wanted,
             d,
             eps,
+            fused(g, &[&w.output], &mut s.xq),
         )?;
         let vocab = self.vocab;
         let ln = s.lnorm.slice(..wanted * d);
-        quantize_for(g, &[&w.output], &ln, wanted, d, &mut s.xq)?;
         let logits = &mut s.logits.slice_mut(..wanted * vocab);
         product(g, w, &w.output, &ln, &s.xq, wanted, logits)?;
         if k > 0 {

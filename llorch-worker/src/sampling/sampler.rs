@@ -290,6 +290,18 @@ pub fn top_suffices(p: &SamplingParams, n: usize, vocab: usize) -> bool {
 
 /// [`sample`] from the best logits of a row; the caller checked [`top_suffices`].
 pub fn sample_top(row: TopRow<'_>, p: &SamplingParams, draw: u64) -> Sampled {
+    let id = if p.temperature <= 0.0 {
+        row.best.first().map_or(0, |c| c.1)
+    } else {
+        let k = (p.top_k as usize).min(row.best.len());
+        draw_top_k(row.best[..k].to_vec(), p, uniform(p.seed, draw))
+    };
+    sampled_from_top(row, p, id)
+}
+
+/// The output of a draw of `id` from the best logits of a row (drawn here by
+/// [`sample_top`] or on a GPU with the same stream and arithmetic).
+pub fn sampled_from_top(row: TopRow<'_>, p: &SamplingParams, id: u32) -> Sampled {
     let lse = if p.want_logprobs { row.lse } else { 0.0 };
     let top = if p.want_logprobs {
         row.best
@@ -299,12 +311,6 @@ pub fn sample_top(row: TopRow<'_>, p: &SamplingParams, draw: u64) -> Sampled {
             .collect()
     } else {
         Vec::new()
-    };
-    let id = if p.temperature <= 0.0 {
-        row.best.first().map_or(0, |c| c.1)
-    } else {
-        let k = (p.top_k as usize).min(row.best.len());
-        draw_top_k(row.best[..k].to_vec(), p, uniform(p.seed, draw))
     };
     let logprob = row
         .best
