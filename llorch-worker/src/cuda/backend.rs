@@ -31,8 +31,9 @@ pub struct CudaOptions {
     pub max_logit_rows: usize,
     /// Where compiled kernels are cached (none: compile at every start).
     pub kernel_cache: Option<PathBuf>,
-    /// Matrix products on tensor cores (half-precision operands, f32 sums) rather
-    /// than f32 lanes; ignored before sm_80.
+    /// Matrix products on tensor cores (integer block sums for integer formats,
+    /// half-precision operands for float ones, f32 sums) rather than f32 lanes;
+    /// ignored before sm_80.
     pub tensor_cores: bool,
 }
 

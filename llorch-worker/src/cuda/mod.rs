@@ -1,7 +1,8 @@
 //! The CUDA compute backend: the whole model step in device memory, through the
 //! kernels of `llorch-cuda` (SYS-0002: weights, KV cache and activations in VRAM,
-//! no host fallback). Draws use the same sampler as the CPU backend, on the rows of
-//! logits copied back.
+//! no host fallback). Draws from a row's 64 best logits run on the device with the
+//! CPU sampler's stream and arithmetic; the others (penalties, untruncated sampling)
+//! use the CPU sampler on the rows of logits copied back.
 
 mod backend;
 mod pass;
@@ -13,7 +14,8 @@ pub use backend::{CudaBackend, CudaOptions};
 /// two give different bits (each is batch-invariant on its own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum MatmulPath {
-    /// Tensor cores: half-precision operands, f32 sums (fastest for prompts and batches).
+    /// Tensor cores: integer formats with 16-bit quantized inputs and exact integer block
+    /// sums, float formats with half-precision operands; f32 sums across blocks.
     #[default]
     TensorCores,
     /// f32 lanes: f32 operands and sums (lowest latency for one stream on small models).

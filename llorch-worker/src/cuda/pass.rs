@@ -135,7 +135,8 @@ pub(super) struct Pass<'a> {
 }
 
 /// `out = x · mᵀ` for `n` rows: integer formats on the tensor cores take the quantized
-/// inputs in `xq` (filled from `x` by [`quantize_for`]), the others `x` itself.
+/// inputs in `xq` (filled from `x` by [`quantize_for`], or by the kernel that wrote `x`:
+/// see [`fused`]), the others `x` itself.
 fn product(
     g: &Gpu,
     w: &DeviceWeights,
