@@ -87,6 +87,21 @@ __device__ __forceinline__ u32 minus32(u32 v) { return ((v | 0x80808080u) - 0x20
 // the row's contribution per unit of dx.
 struct Sc { float a, b; };
 
+// Formats with a per-block minimum: contribution a·Σqa + b·Σa.
+struct WithMin {
+    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
+        return fmaf(s.a, (float)i, s.b * (float)asum);
+    }
+};
+// The scale and min of Q4_1/Q5_1 (two halves of one word).
+__device__ __forceinline__ Sc dm_scales(u32 dm) { return {h2f((u16)(dm & 0xffff)), h2f((u16)(dm >> 16))}; }
+// Codes of Q5_0/Q5_1: lane c's x/y columns are 4c.. and 16+4c..: their fifth bits are
+// qh bits 4c.. and 16+4c...
+__device__ __forceinline__ void codes5(u32 v, u32 qh, int c, u32& x, u32& y) {
+    x = (v & 0x0F0F0F0Fu) | (spread4((qh >> (4 * c)) & 0xFu) << 4);
+    y = ((v >> 4) & 0x0F0F0F0Fu) | (spread4((qh >> (16 + 4 * c)) & 0xFu) << 4);
+}
+
 template <int F> struct QI;
 
 template <> struct QI<F_Q8_0> {
@@ -121,7 +136,7 @@ template <> struct QI<F_Q4_0> {
     __device__ static __forceinline__ float value(Sc s, int i, int, int asum) { return s.a * (float)(i - 8 * asum); }
 };
 
-template <> struct QI<F_Q4_1> {
+template <> struct QI<F_Q4_1> : WithMin {
     static constexpr int SPAN = 32;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { u32 dm, v; };
@@ -134,12 +149,7 @@ template <> struct QI<F_Q4_1> {
         x = r.v & 0x0F0F0F0Fu;
         y = (r.v >> 4) & 0x0F0F0F0Fu;
     }
-    __device__ static __forceinline__ Sc scales(const Raw& r, int) {
-        return {h2f((u16)(r.dm & 0xffff)), h2f((u16)(r.dm >> 16))};
-    }
-    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
-        return fmaf(s.a, (float)i, s.b * (float)asum);
-    }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int) { return dm_scales(r.dm); }
 };
 
 template <> struct QI<F_Q5_0> {
@@ -152,16 +162,14 @@ template <> struct QI<F_Q5_0> {
         r.qh = ld32_2(b + 2);
         r.v = ld32_2(b + 6 + 4 * c);
     }
-    // Lane c's x/y columns are 4c.. and 16+4c..: their fifth bits are qh bits 4c.. and 16+4c...
     __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y, int c) {
-        x = (r.v & 0x0F0F0F0Fu) | (spread4((r.qh >> (4 * c)) & 0xFu) << 4);
-        y = ((r.v >> 4) & 0x0F0F0F0Fu) | (spread4((r.qh >> (16 + 4 * c)) & 0xFu) << 4);
+        codes5(r.v, r.qh, c, x, y);
     }
     __device__ static __forceinline__ Sc scales(const Raw& r, int) { return {h2f((u16)r.d), 0.0f}; }
     __device__ static __forceinline__ float value(Sc s, int i, int, int asum) { return s.a * (float)(i - 16 * asum); }
 };
 
-template <> struct QI<F_Q5_1> {
+template <> struct QI<F_Q5_1> : WithMin {
     static constexpr int SPAN = 32;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { u32 dm, qh, v; };
@@ -172,19 +180,13 @@ template <> struct QI<F_Q5_1> {
         r.v = *(const u32*)(b + 8 + 4 * c);
     }
     __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y, int c) {
-        x = (r.v & 0x0F0F0F0Fu) | (spread4((r.qh >> (4 * c)) & 0xFu) << 4);
-        y = ((r.v >> 4) & 0x0F0F0F0Fu) | (spread4((r.qh >> (16 + 4 * c)) & 0xFu) << 4);
+        codes5(r.v, r.qh, c, x, y);
     }
-    __device__ static __forceinline__ Sc scales(const Raw& r, int) {
-        return {h2f((u16)(r.dm & 0xffff)), h2f((u16)(r.dm >> 16))};
-    }
-    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
-        return fmaf(s.a, (float)i, s.b * (float)asum);
-    }
+    __device__ static __forceinline__ Sc scales(const Raw& r, int) { return dm_scales(r.dm); }
 };
 
 // The 6-bit scale and min of sub-block 4·hi + k (k < 4) from the 12 scale bytes held
-// as three words (bytes 0-3, 4-7, 8-11).
+// as three words (bytes 0-3, 4-7, 8-11), times d and -dmin.
 __device__ __forceinline__ void scale_min_k4w(u32 w0, u32 w1, u32 w2, int sub, float d, float dmin, Sc& s) {
     const int k = sub & 3, sh = 8 * k;
     const u32 A = (w0 >> sh) & 0xff, B = (w1 >> sh) & 0xff, C = (w2 >> sh) & 0xff;
@@ -200,8 +202,18 @@ __device__ __forceinline__ void scale_min_k4w(u32 w0, u32 w1, u32 w2, int sub, f
     s.b = -(dmin * (float)m);
 }
 
+// Q4_K/Q5_K: the head word h (d, dmin, 12 scale bytes) and the step's first sub-block.
+struct KHead : WithMin {
+    template <class R>
+    __device__ static __forceinline__ Sc scales(const R& r, int g) {
+        Sc s;
+        scale_min_k4w(r.h.y, r.h.z, r.h.w, r.sub + g, h2f((u16)(r.h.x & 0xffff)), h2f((u16)(r.h.x >> 16)), s);
+        return s;
+    }
+};
+
 // Q4_K: a step is one pair of 32-value sub-blocks (the 32 bytes holding both).
-template <> struct QI<F_Q4K> {
+template <> struct QI<F_Q4K> : KHead {
     static constexpr int SPAN = 64;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { uint4 h; u32 v0, v1; int sub; };
@@ -217,17 +229,9 @@ template <> struct QI<F_Q4K> {
         x = (r.v0 >> (4 * g)) & 0x0F0F0F0Fu;
         y = (r.v1 >> (4 * g)) & 0x0F0F0F0Fu;
     }
-    __device__ static __forceinline__ Sc scales(const Raw& r, int g) {
-        Sc s;
-        scale_min_k4w(r.h.y, r.h.z, r.h.w, r.sub + g, h2f((u16)(r.h.x & 0xffff)), h2f((u16)(r.h.x >> 16)), s);
-        return s;
-    }
-    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
-        return fmaf(s.a, (float)i, s.b * (float)asum);
-    }
 };
 
-template <> struct QI<F_Q5K> {
+template <> struct QI<F_Q5K> : KHead {
     static constexpr int SPAN = 64;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { uint4 h; u32 v0, v1, q0, q1; int sub; };
@@ -245,14 +249,6 @@ template <> struct QI<F_Q5K> {
         const int bit = r.sub + g;
         x = ((r.v0 >> (4 * g)) & 0x0F0F0F0Fu) | (((r.q0 >> bit) & 0x01010101u) << 4);
         y = ((r.v1 >> (4 * g)) & 0x0F0F0F0Fu) | (((r.q1 >> bit) & 0x01010101u) << 4);
-    }
-    __device__ static __forceinline__ Sc scales(const Raw& r, int g) {
-        Sc s;
-        scale_min_k4w(r.h.y, r.h.z, r.h.w, r.sub + g, h2f((u16)(r.h.x & 0xffff)), h2f((u16)(r.h.x >> 16)), s);
-        return s;
-    }
-    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
-        return fmaf(s.a, (float)i, s.b * (float)asum);
     }
 };
 

@@ -22,17 +22,9 @@ impl Gpu {
         ntok: usize,
         y: &mut CudaViewMut<'_, f32>,
     ) -> Result<()> {
-        let rb = fmt.row_bytes(cols);
-        shape("qmm", rb.is_some(), || format!("{cols} columns in {fmt:?}"))?;
-        let rb = rb.unwrap_or(0);
-        shape("qmm", w.len() >= rows * rb, || {
-            format!("{} weight bytes for {rows} rows of {rb}", w.len())
-        })?;
+        check_product("qmm", fmt, w, rows, cols, ntok, y)?;
         shape("qmm", x.len() >= ntok * cols, || {
             format!("{} inputs for {ntok} rows of {cols}", x.len())
-        })?;
-        shape("qmm", y.len() >= ntok * rows, || {
-            format!("{} outputs for {ntok} × {rows}", y.len())
         })?;
         if rows == 0 || ntok == 0 {
             return Ok(());
@@ -151,4 +143,28 @@ impl Gpu {
         unsafe { b.launch(c) }?;
         Ok(())
     }
+}
+
+/// Checks that `w` holds `rows` rows of `cols` values in `fmt` and `y` room for `ntok`
+/// rows of `rows` outputs.
+pub(super) fn check_product(
+    kernel: &'static str,
+    fmt: QFormat,
+    w: &CudaView<'_, u8>,
+    rows: usize,
+    cols: usize,
+    ntok: usize,
+    y: &CudaViewMut<'_, f32>,
+) -> Result<()> {
+    let rb = fmt.row_bytes(cols);
+    shape(kernel, rb.is_some(), || {
+        format!("{cols} columns in {fmt:?}")
+    })?;
+    let rb = rb.unwrap_or(0);
+    shape(kernel, w.len() >= rows * rb, || {
+        format!("{} weight bytes for {rows} rows of {rb}", w.len())
+    })?;
+    shape(kernel, y.len() >= ntok * rows, || {
+        format!("{} outputs for {ntok} × {rows}", y.len())
+    })
 }

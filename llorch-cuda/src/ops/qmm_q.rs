@@ -3,6 +3,7 @@
 
 use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, PushKernelArg};
 
+use super::matmul::check_product;
 use super::*;
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -118,19 +119,9 @@ impl Gpu {
         shape("qmm_q", fmt.is_integer(), || {
             format!("{fmt:?} is not integer-coded")
         })?;
-        let rb = fmt.row_bytes(cols);
-        shape("qmm_q", rb.is_some(), || {
-            format!("{cols} columns in {fmt:?}")
-        })?;
-        let rb = rb.unwrap_or(0);
-        shape("qmm_q", w.len() >= rows * rb, || {
-            format!("{} weight bytes for {rows} rows of {rb}", w.len())
-        })?;
+        check_product("qmm_q", fmt, w, rows, cols, ntok, y)?;
         shape("qmm_q", q.cols == cols && q.ntok >= ntok, || {
             format!("inputs hold {:?}, product wants {ntok} × {cols}", q.shape())
-        })?;
-        shape("qmm_q", y.len() >= ntok * rows, || {
-            format!("{} outputs for {ntok} × {rows}", y.len())
         })?;
         if rows == 0 || ntok == 0 {
             return Ok(());
