@@ -387,4 +387,73 @@ fn device_draws_equal_the_cpu_samplers_draws() {
     );
     assert!(differ.is_empty(), "rows {differ:?}");
     assert!(not_best > rows / 4, "{not_best}");
+    // A drawing row without candidates is a typed error, not a guess.
+    let bad = [DrawParams {
+        temperature: 1.0,
+        top_k: 0,
+        ..DrawParams::GREEDY
+    }];
+    assert!(
+        gpu.draw_rows(&v_d.as_view(), &i_d.as_view(), k, &bad, &mut buf)
+            .is_err()
+    );
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
+fn integer_products_give_the_same_bits_in_every_block_shape() {
+    let gpu = Gpu::open(0, None).unwrap();
+    let cols = 512;
+    let x = noise(91, 64 * cols);
+    // On 132 SMs these rows × tokens pick every block shape of `QQ_TILES`: 2048 rows
+    // take 16/32/64 tokens × 1 row tile, 4096 rows × 2, 8192 rows × 4 (× 2 at 64).
+    for (ty, fmt) in [
+        (GgmlType::Q4_K, QFormat::Q4K),
+        (GgmlType::Q6_K, QFormat::Q6K),
+        (GgmlType::Q5_0, QFormat::Q5_0),
+        (GgmlType::Q8_0, QFormat::Q8_0),
+    ] {
+        for rows in [2048, 4096, 8192] {
+            let bytes: Vec<u8> = noise(rows as u64, rows * cols)
+                .chunks(cols)
+                .flat_map(|r| quantize_row(ty, r).unwrap())
+                .collect();
+            let w = gpu.upload(&bytes).unwrap();
+            if rows == 2048 {
+                // Weights off the 16-byte boundary the kernels load from: a typed error.
+                let mut q = QActs::new(&gpu, cols).unwrap();
+                let x1 = gpu.upload(&x[..cols]).unwrap();
+                gpu.quantize_acts(&x1.as_view(), 1, cols, &mut q).unwrap();
+                let mut y = gpu.alloc::<f32>(rows).unwrap();
+                let off = w.slice(4..);
+                let r = gpu.qmm_q(fmt, &off, rows - 1, cols, &q, 1, &mut y.as_view_mut());
+                assert!(r.is_err(), "{ty:?}: misaligned weights accepted");
+            }
+            let alone: Vec<Vec<f32>> = [0, 5, 15, 31, 63]
+                .iter()
+                .map(|&t| {
+                    product(
+                        &gpu,
+                        true,
+                        fmt,
+                        &w,
+                        rows,
+                        cols,
+                        &x[t * cols..(t + 1) * cols],
+                        1,
+                    )
+                })
+                .collect();
+            for ntok in [16, 32, 64] {
+                let y = product(&gpu, true, fmt, &w, rows, cols, &x[..ntok * cols], ntok);
+                for (&t, one) in [0, 5, 15, 31, 63].iter().zip(&alone) {
+                    if t < ntok {
+                        let got = &y[t * rows..(t + 1) * rows];
+                        let same = got.iter().zip(one).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{ty:?} {rows} rows, token {t} of {ntok}: bits differ");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -23,9 +23,12 @@ __device__ __forceinline__ void quant_block(float x, u8* __restrict__ Q, int2* _
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, off));
     // A NaN or infinite input makes the block's scale NaN (it propagates, as in f32).
-    const bool bad = __any_sync(FULL_MASK, !(fabsf(x) <= 3.0e38f));
+    const float fmax = __int_as_float(0x7f7fffff);
+    const bool bad = __any_sync(FULL_MASK, !(fabsf(x) <= fmax));
     const float id = amax > 0.0f ? QA_RANGE / amax : 0.0f;
-    const int a = bad ? 0 : max(-32767, min(32767, __float2int_rn(x * id)));
+    // Blocks of tiny values (amax below ~1e-34, where 32767 / amax overflows) divide first.
+    const float t = id <= fmax ? x * id : x / amax * QA_RANGE;
+    const int a = bad ? 0 : max(-32767, min(32767, __float2int_rn(t)));
     int s = a;
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(FULL_MASK, s, off);

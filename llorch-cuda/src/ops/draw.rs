@@ -105,6 +105,13 @@ impl Gpu {
                 && ids.len() >= rows * k,
             || format!("{rows} rows of {k} candidates, room for {}", buf.rows),
         )?;
+        // A drawing row needs 1..=k candidates (the CPU's sampler decides that case).
+        let bad = params
+            .iter()
+            .position(|p| p.temperature > 0.0 && !(1..=k).contains(&(p.top_k as usize)));
+        shape("draw_rows", bad.is_none(), || {
+            format!("row {bad:?}: top-k outside 1..={k} with temperature > 0")
+        })?;
         if rows == 0 {
             return Ok(());
         }

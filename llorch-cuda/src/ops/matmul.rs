@@ -1,7 +1,7 @@
 //! Launchers of the matrix products and embedding rows.
 #![allow(unsafe_code)]
 
-use cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
+use cudarc::driver::{CudaView, CudaViewMut, DevicePtr, PushKernelArg};
 
 use super::*;
 use crate::error::Result;
@@ -22,7 +22,7 @@ impl Gpu {
         ntok: usize,
         y: &mut CudaViewMut<'_, f32>,
     ) -> Result<()> {
-        check_product("qmm", fmt, w, rows, cols, ntok, y)?;
+        check_product(self, "qmm", fmt, w, rows, cols, ntok, y)?;
         shape("qmm", x.len() >= ntok * cols, || {
             format!("{} inputs for {ntok} rows of {cols}", x.len())
         })?;
@@ -145,9 +145,12 @@ impl Gpu {
     }
 }
 
-/// Checks that `w` holds `rows` rows of `cols` values in `fmt` and `y` room for `ntok`
-/// rows of `rows` outputs.
+/// Checks that `w` holds `rows` rows of `cols` values in `fmt`, starting on the
+/// 16-byte boundary the kernels' vector loads need, and `y` room for `ntok` rows of
+/// `rows` outputs.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn check_product(
+    gpu: &Gpu,
     kernel: &'static str,
     fmt: QFormat,
     w: &CudaView<'_, u8>,
@@ -161,6 +164,10 @@ pub(super) fn check_product(
         format!("{cols} columns in {fmt:?}")
     })?;
     let rb = rb.unwrap_or(0);
+    let (ptr, _sync) = w.device_ptr(&gpu.stream);
+    shape(kernel, ptr % 16 == 0, || {
+        format!("weights at {ptr:#x}, not on a 16-byte boundary")
+    })?;
     shape(kernel, w.len() >= rows * rb, || {
         format!("{} weight bytes for {rows} rows of {rb}", w.len())
     })?;

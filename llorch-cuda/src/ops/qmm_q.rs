@@ -119,7 +119,7 @@ impl Gpu {
         shape("qmm_q", fmt.is_integer(), || {
             format!("{fmt:?} is not integer-coded")
         })?;
-        check_product("qmm_q", fmt, w, rows, cols, ntok, y)?;
+        check_product(self, "qmm_q", fmt, w, rows, cols, ntok, y)?;
         shape("qmm_q", q.cols == cols && q.ntok >= ntok, || {
             format!("inputs hold {:?}, product wants {ntok} × {cols}", q.shape())
         })?;
