@@ -10,6 +10,12 @@
 //! Every kernel is batch-invariant (SYS-0003 EXT): a row's result never depends on
 //! how many rows a launch has.
 //!
+//! Matrix products: [`Gpu::qmm`] takes f32 inputs for every format (f16 tensor cores or
+//! f32 lanes); for block-quantized formats, [`Gpu::quantize_acts`] (or a norm/gate
+//! kernel given a [`QActs`]) quantizes the inputs once and [`Gpu::qmm_q`] multiplies
+//! them with exact integer block sums. [`Gpu::row_topk`] and [`Gpu::draw_rows`] keep
+//! sampling on the device.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), llorch_cuda::CudaError> {
 //! use llorch_cuda::{Gpu, QFormat};
