@@ -73,11 +73,6 @@ impl DrawBuf {
         (rows.max(1) * 36) as u64
     }
 
-    /// Rows it has room for.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     /// The ids drawn by the last [`Gpu::draw_rows`], one per row.
     pub fn ids(&self) -> CudaView<'_, i32> {
         self.ids.slice(..)

@@ -75,6 +75,12 @@ pub(super) fn quant_args<'a>(b: &mut cudarc::driver::LaunchArgs<'a>, q: Option<&
 }
 
 impl Gpu {
+    /// Whether products of `fmt` take quantized inputs here ([`Gpu::qmm_q`]): integer
+    /// formats on tensor cores. Fixed for the life of the `Gpu`'s matrix path.
+    pub fn takes_quantized(&self, fmt: QFormat) -> bool {
+        self.tensor_cores() && fmt.is_integer()
+    }
+
     /// Quantizes `ntok` rows of `cols` inputs (`cols` a multiple of 32) into `q`.
     pub fn quantize_acts(
         &self,

@@ -118,20 +118,16 @@ pub const Q8_SPEC: QuantSpec = QuantSpec {
     f16_scale: true,
 };
 
-/// Dots of one weight row of a 32-value block format with every row of `x`
-/// (quantized with [`Q8_SPEC`]), with the lane arithmetic `L`. Each weight block is
-/// unpacked once per tile; every `out[r]` depends only on row `r` and the weights
-/// (SYS-0003). Formats of other block sizes and float formats give zeros (they
-/// take other activations: [`WeightFormat::activations`]).
+/// Dots of one Q8_0 weight row (the format that takes 8-bit activations:
+/// [`WeightFormat::activations`]) with every row of `x` (quantized with [`Q8_SPEC`]),
+/// with the lane arithmetic `L`. Each weight block is unpacked once per tile; every
+/// `out[r]` depends only on row `r` and the weights (SYS-0003). Other formats give
+/// zeros (they take other activations).
 #[inline(always)]
 pub fn dot_rows_q_with<L: Lanes>(fmt: WeightFormat, w: &[u8], x: &[Tile<'_, u8>], out: &mut [f32]) {
     use super::unpack::*;
     match fmt {
         WeightFormat::Q8_0 => rows::<L, Q8_0>(w, x, out),
-        WeightFormat::Q4_0 => rows::<L, Q4_0>(w, x, out),
-        WeightFormat::Q4_1 => rows::<L, Q4_1>(w, x, out),
-        WeightFormat::Q5_0 => rows::<L, Q5_0>(w, x, out),
-        WeightFormat::Q5_1 => rows::<L, Q5_1>(w, x, out),
         _ => out.fill(0.0),
     }
 }
@@ -151,30 +147,28 @@ fn rows<L: Lanes, F: Unpack>(w: &[u8], x: &[Tile<'_, u8>], out: &mut [f32]) {
     each_tile::<u8, Dot8<L, F>>(w, x, out);
 }
 
-/// `R` rows against one weight row (one piece per block); accumulators stay in registers.
+/// `R` rows against one weight row of a format without mins (one piece per block);
+/// accumulators stay in registers.
 #[inline(always)]
 fn tile<L: Lanes, F: Unpack, const R: usize>(w: &[u8], t: Tile<'_, u8>, out: &mut [f32]) {
+    const { assert!(!F::HAS_MIN, "8-bit products serve formats without mins") };
     let mut acc = [L::zero(); R];
-    let mut mins = [0.0f32; R];
     let mut up = Pieces::<L>::new();
     let blocks = w
         .chunks_exact(F::BYTES)
         .zip(t.q.chunks_exact(R * QK))
-        .zip(t.d.chunks_exact(R).zip(t.sum.chunks_exact(R)));
-    for ((blk, xq), (xd, xs)) in blocks {
+        .zip(t.d.chunks_exact(R));
+    for ((blk, xq), xd) in blocks {
         L::prefetch(blk.as_ptr().wrapping_add(PREFETCH_AHEAD));
         F::load::<L>(blk, &mut up);
         let u = L::prep(up.u[0]);
         for r in 0..R {
             let ints = L::dot8(u, &xq[r * QK..(r + 1) * QK]);
             L::add_scaled(&mut acc[r], up.d * xd[r], ints);
-            if F::HAS_MIN {
-                mins[r] += up.dmin * xd[r] * (up.mn[0] * xs[r]) as f32;
-            }
         }
     }
     for r in 0..R {
-        out[r] = L::sum(&acc[r]) + mins[r];
+        out[r] = L::sum(&acc[r]);
     }
 }
 
@@ -317,8 +311,8 @@ mod tests {
             let Some(fmt) = format_of(case["type"].as_str().unwrap()) else {
                 continue;
             };
-            // The 8-bit kernels serve every 32-value block format.
-            if !fmt.is_quantized() || fmt.block_elems() != QK {
+            // The 8-bit kernels serve the formats that take 8-bit activations.
+            if fmt.activations() != ActFormat::I8 {
                 continue;
             }
             let raw = hex(case["raw_hex"].as_str().unwrap());

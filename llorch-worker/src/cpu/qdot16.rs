@@ -44,7 +44,8 @@ pub fn spec(fmt: WeightFormat) -> QuantSpec {
 
 /// Dots of one weight row with every row of `x` (quantized with [`spec`]`(fmt)`),
 /// with the lane arithmetic `L`; every `out[r]` depends only on row `r` and the
-/// weights (SYS-0003). Float formats give zeros (use [`super::qdot::dot_row_f`]).
+/// weights (SYS-0003). Q8_0 and float formats give zeros (they take 8-bit or f32
+/// activations: [`WeightFormat::activations`]).
 #[inline(always)]
 pub fn dot_rows_q16_with<L: Lanes>(
     fmt: WeightFormat,
@@ -54,7 +55,6 @@ pub fn dot_rows_q16_with<L: Lanes>(
 ) {
     use super::unpack::*;
     match fmt {
-        WeightFormat::Q8_0 => rows::<L, Q8_0>(w, x, out),
         WeightFormat::Q4_0 => rows::<L, Q4_0>(w, x, out),
         WeightFormat::Q4_1 => rows::<L, Q4_1>(w, x, out),
         WeightFormat::Q5_0 => rows::<L, Q5_0>(w, x, out),
@@ -62,7 +62,10 @@ pub fn dot_rows_q16_with<L: Lanes>(
         WeightFormat::Q4K => rows::<L, Q4K>(w, x, out),
         WeightFormat::Q5K => rows::<L, Q5K>(w, x, out),
         WeightFormat::Q6K => rows::<L, Q6K>(w, x, out),
-        WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16 => out.fill(0.0),
+        // Q8_0 takes 8-bit activations (`super::qdot`), floats f32 ones.
+        WeightFormat::Q8_0 | WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16 => {
+            out.fill(0.0)
+        }
     }
 }
 
@@ -139,8 +142,7 @@ mod tests {
     use super::*;
     use crate::quant::{GgmlType, dequantize_row};
 
-    const FORMATS: [(WeightFormat, GgmlType); 8] = [
-        (WeightFormat::Q8_0, GgmlType::Q8_0),
+    const FORMATS: [(WeightFormat, GgmlType); 7] = [
         (WeightFormat::Q4_0, GgmlType::Q4_0),
         (WeightFormat::Q4_1, GgmlType::Q4_1),
         (WeightFormat::Q5_0, GgmlType::Q5_0),

@@ -399,14 +399,11 @@ impl CudaBackend {
             k,
             p,
             &mut s.draws,
-        )?;
-        self.host.drawn.resize(wanted, 0);
-        self.gpu
-            .read(&s.draws.ids().slice(..wanted), &mut self.host.drawn)
+        )
     }
 
-    /// Copies back what the draws and the callers need: the candidates of the rows
-    /// drawn from them, and whole rows only for the others.
+    /// Copies back what the draws and the callers need: the device's draws and the
+    /// candidates of the rows drawn from them, and whole rows only for the others.
     fn collect(&mut self, batch: &[SeqStep<'_>], k: usize, tops: &[bool]) -> Result<(), CudaError> {
         let wanted: usize = batch.iter().map(logit_rows).sum();
         let (g, s, h, vocab) = (&self.gpu, &self.s, &mut self.host, self.vocab);
@@ -417,6 +414,10 @@ impl CudaBackend {
             g.read(&s.top_val.slice(..wanted * k), &mut h.vals)?;
             g.read(&s.top_id.slice(..wanted * k), &mut h.ids)?;
             g.read(&s.lse.slice(..wanted), &mut h.lse)?;
+            if tops.iter().any(|&t| t) {
+                h.drawn.resize(wanted, 0);
+                g.read(&s.draws.ids().slice(..wanted), &mut h.drawn)?;
+            }
         }
         h.full.clear();
         let mut row = 0;
@@ -455,7 +456,8 @@ impl CudaBackend {
                 SamplerScratch::default,
                 |scratch, (sq, (row, full, top))| {
                     if top {
-                        let row_at = row;
+                        // The token was drawn on the device (`draw`).
+                        let id = h.drawn.get(row).map_or(0, |&i| i as u32);
                         let span = row * k..(row + 1) * k;
                         let best: Vec<(f32, u32)> = h.vals[span.clone()]
                             .iter()
@@ -467,8 +469,6 @@ impl CudaBackend {
                             lse: h.lse[row],
                             vocab,
                         };
-                        // The token was drawn on the device (`draw`).
-                        let id = h.drawn.get(row_at).map_or(0, |&i| i as u32);
                         SeqOutput {
                             logits: Vec::new(),
                             sampled: sq.sample.map(|r| sampled_from_top(row, r.params, id)),

@@ -146,20 +146,16 @@ fn product(
     n: usize,
     out: &mut CudaViewMut<'_, f32>,
 ) -> Result<(), CudaError> {
-    if takes_quantized(g, m) {
+    if g.takes_quantized(m.fmt) {
         g.qmm_q(m.fmt, &w.m(m), m.rows, m.cols, xq, n, out)
     } else {
         g.qmm(m.fmt, &w.m(m), m.rows, m.cols, x, n, out)
     }
 }
 
-fn takes_quantized(g: &Gpu, m: &DMatrix) -> bool {
-    g.tensor_cores() && m.fmt.is_integer()
-}
-
 /// `xq` for a kernel whose output feeds `ms`, when one of them takes quantized inputs.
 fn fused<'q>(g: &Gpu, ms: &[&DMatrix], xq: &'q mut QActs) -> Option<&'q mut QActs> {
-    ms.iter().any(|m| takes_quantized(g, m)).then_some(xq)
+    ms.iter().any(|m| g.takes_quantized(m.fmt)).then_some(xq)
 }
 
 /// Quantizes `x` (`n` rows of `cols`) into `xq` when one of `ms` takes quantized inputs.
@@ -171,7 +167,7 @@ fn quantize_for(
     cols: usize,
     xq: &mut QActs,
 ) -> Result<(), CudaError> {
-    if ms.iter().any(|m| takes_quantized(g, m)) {
+    if let Some(xq) = fused(g, ms, xq) {
         g.quantize_acts(x, n, cols, xq)?;
     }
     Ok(())
