@@ -52,7 +52,8 @@ fn top_candidates(logits: &[f32], k: usize) -> Vec<(f32, u32)> {
     if k <= 256 && k < logits.len() {
         // One pass keeping the best `k`, sorted. Once `k` are held, a run of logits
         // all below the worst held one (a vectorized test) is skipped whole; a run
-        // with any logit at or above it (or NaN) goes through the exact comparison.
+        // with any logit not below it (at or above, or NaN on either side) goes
+        // through the exact comparison.
         const RUN: usize = 64;
         let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
         for (run, ls) in logits.chunks(RUN).enumerate() {
@@ -60,7 +61,10 @@ fn top_candidates(logits: &[f32], k: usize) -> Vec<(f32, u32)> {
                 let worst = best[k - 1].0;
                 let mut any = false;
                 for &l in ls {
-                    any |= (l >= worst) | l.is_nan();
+                    // NaN on either side counts as "not below": deliberate.
+                    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                    let not_below = !(l < worst);
+                    any |= not_below;
                 }
                 if !any {
                     continue;
@@ -441,6 +445,14 @@ mod tests {
             all.truncate(k);
             assert_eq!(top_candidates(&logits, k), all, "n {n} k {k}");
         }
+        // A negative NaN held as the worst candidate (it sorts below every number):
+        // the finite logits of later runs still enter.
+        let neg_nan = f32::from_bits(0xffc0_0000);
+        let mut logits = vec![-1.0; 200];
+        logits[..64].fill(neg_nan);
+        logits[0] = 5.0;
+        logits[130] = 3.0;
+        assert_eq!(top_candidates(&logits, 2), vec![(5.0, 0), (3.0, 130)]);
     }
 
     #[test]
