@@ -4,11 +4,20 @@
 # device tool). See scripts/gpu-tests.sh and scripts/gpu-final.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p llorch-benches --bin gpu_bench -p llorch-daemons --bin llorch --bin worker-orcd
+cargo build --release -p llorch-benches --bin gpu_bench --bin qmm_bench -p llorch-daemons --bin llorch --bin worker-orcd
 T=$(cargo test --release --no-run -p llorch-worker --test cuda 2>&1 | sed -n 's/.*Executable tests\/cuda.rs (\(.*\))/\1/p')
 mkdir -p .device-bundle/bin .device-bundle/fixtures
-cp target/release/gpu_bench target/release/llorch target/release/worker-orcd .device-bundle/bin/
+cp target/release/gpu_bench target/release/qmm_bench target/release/llorch target/release/worker-orcd .device-bundle/bin/
 cp "$T" .device-bundle/bin/cuda_tests
 strip .device-bundle/bin/*
 cp ../shared/fixtures/gemma3-270m/reference_generation.json .device-bundle/fixtures/
+# The kernels compiled here for the card (sm_90a) with NVRTC 13.0, the card's driver's
+# PTX version, so a fresh machine skips the compile: copy kernels/ to the kernel cache.
+if [ -n "${NVRTC130:-}" ]; then
+    rm -rf .device-bundle/kernels
+    LD_LIBRARY_PATH=$NVRTC130 target/release/qmm_bench --precompile sm_90a .device-bundle/kernels
+fi
 du -sh .device-bundle
+# One compressed file to carry (scripts/gpu-run.sh unpacks it on the card).
+tar czf .device-bundle.tgz .device-bundle
+ls -la .device-bundle.tgz

@@ -42,6 +42,7 @@ pub struct Gpu {
     major: i32,
     sms: usize,
     tensor_cores: bool,
+    decode: crate::ops::DecodeProducts,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -95,6 +96,7 @@ impl Gpu {
             major,
             sms: usize::try_from(sms).unwrap_or(1).max(1),
             tensor_cores: major >= 8,
+            decode: crate::ops::DecodeProducts::default(),
             name,
             arch,
             ordinal,
@@ -106,6 +108,25 @@ impl Gpu {
     pub fn set_tensor_cores(&mut self, on: bool) -> bool {
         self.tensor_cores = on && self.major >= 8;
         self.tensor_cores
+    }
+
+    /// Sets when integer products take the decode kernels (the same bits either way:
+    /// a benchmarking and testing knob). Returns the setting in force (at most 4
+    /// tokens; 1, 2 or 4 rows per warp).
+    pub fn set_decode_products(
+        &mut self,
+        d: crate::ops::DecodeProducts,
+    ) -> crate::ops::DecodeProducts {
+        self.decode = crate::ops::DecodeProducts {
+            max_tokens: d.max_tokens.min(4),
+            rows_per_warp: d.rows_per_warp.filter(|r| [1, 2, 4].contains(r)),
+        };
+        self.decode
+    }
+
+    /// When integer products take the decode kernels.
+    pub fn decode_products(&self) -> crate::ops::DecodeProducts {
+        self.decode
     }
 
     /// Streaming multiprocessors of the device.

@@ -8,6 +8,7 @@ pub fn source() -> String {
         include_str!("kernels/matmul.cu"),
         include_str!("kernels/mma.cu"),
         include_str!("kernels/imma.cu"),
+        include_str!("kernels/qmv.cu"),
         include_str!("kernels/rows.cu"),
         include_str!("kernels/attention.cu"),
         include_str!("kernels/topk.cu"),
@@ -146,16 +147,27 @@ pub enum Kernel {
         /// Tiles of 16 rows per block.
         row_tiles: u8,
     },
+    /// Decode product of an integer format with quantized inputs (the same bits as
+    /// [`Kernel::QmmQ`] without tensor cores): `rows` rows per warp, up to `tokens`
+    /// tokens (one of [`QV_SHAPES`]).
+    QmvQ {
+        /// Weight format ([`QFormat::is_integer`]).
+        fmt: QFormat,
+        /// Rows per warp (1 or 2).
+        rows: u8,
+        /// Most tokens per launch.
+        tokens: u8,
+    },
     /// Inputs to 16-bit integers per 32 values (for [`Kernel::QmmQ`]).
     QuantizeActs,
     /// Embedding rows from blocks of a format.
     Embed(QFormat),
-    /// RMS norm of rows.
-    RmsNorm,
+    /// RMS norm of rows (at most `.0` blocks of 32 per warp: one of [`NORM_REGS`]).
+    RmsNorm(u8),
     /// Residual add of (optionally normed) rows.
-    AddNormed,
+    AddNormed(u8),
     /// Residual add, then the next norm.
-    AddNormRms,
+    AddNormRms(u8),
     /// Query/key norms and rotary embedding, keys and values into the cache.
     QkvRopeStore,
     /// Bias add.
@@ -168,10 +180,8 @@ pub enum Kernel {
     GatherRows,
     /// Paged attention.
     Attention,
-    /// Top-k logits and partial sums of row slices.
-    TopkSlices,
-    /// Merge of the slices' top-k and sums.
-    TopkMerge,
+    /// Top-k logits and log-sum-exp of rows (slices, then a merge by the last block).
+    RowTopk,
     /// Seeded draws from each row's best logits.
     DrawRows,
 }
@@ -191,6 +201,15 @@ pub const QQ_TILES: [(u8, u8); 9] = [
     (64, 1),
     (64, 2),
 ];
+
+/// Most blocks of 32 values a warp of the norm kernels holds (`rows.cu`): widths up to
+/// 2 048, 4 096, 4 096 and 8 192 (see [`NORM_WARPS`]).
+pub const NORM_REGS: [u8; 4] = [2, 4, 8, 16];
+/// Most warps of a norm block, by [`NORM_REGS`] entry.
+pub const NORM_WARPS: [usize; 4] = [32, 32, 16, 16];
+
+/// (rows per warp, most tokens) of the decode products (`qmv.cu`).
+pub const QV_SHAPES: [(u8, u8); 7] = [(1, 1), (2, 1), (4, 1), (1, 2), (2, 2), (1, 4), (2, 4)];
 
 impl Kernel {
     /// Every kernel.
@@ -216,21 +235,27 @@ impl Kernel {
                     row_tiles,
                 });
             }
+            for (rows, tokens) in QV_SHAPES {
+                v.push(Kernel::QmvQ { fmt, rows, tokens });
+            }
         }
         v.extend(QFormat::ALL.iter().map(|&f| Kernel::Embed(f)));
+        for r in NORM_REGS {
+            v.extend([
+                Kernel::RmsNorm(r),
+                Kernel::AddNormed(r),
+                Kernel::AddNormRms(r),
+            ]);
+        }
         v.extend([
             Kernel::QuantizeActs,
-            Kernel::RmsNorm,
-            Kernel::AddNormed,
-            Kernel::AddNormRms,
             Kernel::QkvRopeStore,
             Kernel::AddBias,
             Kernel::GeluMul,
             Kernel::SiluMul,
             Kernel::GatherRows,
             Kernel::Attention,
-            Kernel::TopkSlices,
-            Kernel::TopkMerge,
+            Kernel::RowTopk,
             Kernel::DrawRows,
         ]);
         v
@@ -246,19 +271,21 @@ impl Kernel {
                 tile,
                 row_tiles,
             } => format!("qmm_q_{}_n{tile}_r{row_tiles}", fmt.suffix()),
+            Kernel::QmvQ { fmt, rows, tokens } => {
+                format!("qmv_q_{}_r{rows}_t{tokens}", fmt.suffix())
+            }
             Kernel::QuantizeActs => "quantize_acts".into(),
             Kernel::Embed(f) => format!("embed_{}", f.suffix()),
-            Kernel::RmsNorm => "rms_norm".into(),
-            Kernel::AddNormed => "add_normed".into(),
-            Kernel::AddNormRms => "add_norm_rms".into(),
+            Kernel::RmsNorm(r) => format!("rms_norm_r{r}"),
+            Kernel::AddNormed(r) => format!("add_normed_r{r}"),
+            Kernel::AddNormRms(r) => format!("add_norm_rms_r{r}"),
             Kernel::QkvRopeStore => "qkv_rope_store".into(),
             Kernel::AddBias => "add_bias".into(),
             Kernel::GeluMul => "gelu_mul".into(),
             Kernel::SiluMul => "silu_mul".into(),
             Kernel::GatherRows => "gather_rows".into(),
             Kernel::Attention => "attention".into(),
-            Kernel::TopkSlices => "topk_slices".into(),
-            Kernel::TopkMerge => "topk_merge".into(),
+            Kernel::RowTopk => "row_topk".into(),
             Kernel::DrawRows => "draw_rows".into(),
         }
     }

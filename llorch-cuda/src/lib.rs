@@ -37,11 +37,14 @@ mod error;
 mod gpu;
 pub mod kernels;
 mod ops;
+mod staging;
 
 pub use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
 pub use error::{CudaError, Result};
 pub use gpu::{Gpu, Graph, IndexBuf, Mark, device_count, driver_available};
 pub use kernels::{Kernel, QFormat};
 pub use ops::{
-    AttnDims, AttnPlan, DrawBuf, DrawParams, MAX_HEAD_DIM, QActs, QkvOp, TOPK_MAX, TopKScratch,
+    AttnDims, AttnPlan, DecodeProducts, DrawBuf, DrawParams, MAX_HEAD_DIM, ProductPart, QActs,
+    QkvOp, TOPK_MAX, TopKScratch,
 };
+pub use staging::Staging;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use llorch_core::Device;
 use llorch_core::GpuId;
-use llorch_cuda::{Gpu, QActs, QFormat};
+use llorch_cuda::{DecodeProducts, Gpu, QActs, QFormat};
 use llorch_worker::backend::ComputeBackend;
 use llorch_worker::forcing::teacher_force;
 use llorch_worker::model::load::load;
@@ -38,7 +38,7 @@ fn noise(seed: u64, n: usize) -> Vec<f32> {
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn qmm_matches_an_f64_reference_for_every_format_and_is_batch_invariant() {
     let _ = GPU;
-    let mut gpu = Gpu::open(0, None).unwrap();
+    let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     for tc in [true, false] {
         gpu.set_tensor_cores(tc);
         qmm_cases(&gpu, false, if tc { 2e-3 } else { 1e-5 });
@@ -272,7 +272,7 @@ fn too_little_vram_fails_fast_naming_bytes_and_device() {
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn row_topk_is_exact_with_ties_to_the_lower_id() {
     use llorch_worker::sampling::{log_sum_exp, top_logprobs};
-    let gpu = Gpu::open(0, None).unwrap();
+    let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     // 262 144: the merge holds every candidate in shared memory; 300 007: more than it
     // holds at k = 64 (read from global memory), and a partial last slice.
     for vocab in [262_144, 300_007] {
@@ -325,7 +325,7 @@ fn row_topk_is_exact_with_ties_to_the_lower_id() {
 fn device_draws_equal_the_cpu_samplers_draws() {
     use llorch_cuda::{DrawBuf, DrawParams};
     use llorch_worker::sampling::{SamplingParams, TopRow, sample_top};
-    let gpu = Gpu::open(0, None).unwrap();
+    let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     let (rows, k) = (4096, 64);
     // Candidates best first (ties included), ids spread over a large vocabulary.
     let mut vals = Vec::with_capacity(rows * k);
@@ -402,15 +402,21 @@ fn device_draws_equal_the_cpu_samplers_draws() {
 #[test]
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn integer_products_give_the_same_bits_in_every_block_shape() {
-    let gpu = Gpu::open(0, None).unwrap();
+    let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     let cols = 512;
     let x = noise(91, 64 * cols);
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     // On 132 SMs these rows × tokens pick every block shape of `QQ_TILES`: 2048 rows
-    // take 16/32/64 tokens × 1 row tile, 4096 rows × 2, 8192 rows × 4 (× 2 at 64).
+    // take 16/32/64 tokens × 1 row tile, 4096 rows × 2, 8192 rows × 4 (× 2 at 64); the
+    // decode kernels (`qmv.cu`, steps of 1-4 tokens) run with 1 and 2 rows per warp.
     for (ty, fmt) in [
         (GgmlType::Q4_K, QFormat::Q4K),
+        (GgmlType::Q5_K, QFormat::Q5K),
         (GgmlType::Q6_K, QFormat::Q6K),
         (GgmlType::Q5_0, QFormat::Q5_0),
+        (GgmlType::Q5_1, QFormat::Q5_1),
+        (GgmlType::Q4_0, QFormat::Q4_0),
+        (GgmlType::Q4_1, QFormat::Q4_1),
         (GgmlType::Q8_0, QFormat::Q8_0),
     ] {
         for rows in [2048, 4096, 8192] {
@@ -444,16 +450,122 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
                     )
                 })
                 .collect();
+            let mut tiled = Vec::new();
             for ntok in [16, 32, 64] {
                 let y = product(&gpu, true, fmt, &w, rows, cols, &x[..ntok * cols], ntok);
                 for (&t, one) in [0, 5, 15, 31, 63].iter().zip(&alone) {
                     if t < ntok {
                         let got = &y[t * rows..(t + 1) * rows];
-                        let same = got.iter().zip(one).all(|(a, b)| a.to_bits() == b.to_bits());
-                        assert!(same, "{ty:?} {rows} rows, token {t} of {ntok}: bits differ");
+                        assert!(
+                            bits(got) == bits(one),
+                            "{ty:?} {rows} rows, token {t} of {ntok}: bits differ"
+                        );
                     }
                 }
+                tiled = y;
             }
+            // Steps of 1-4 tokens on the decode kernels (1, 2 or 4 rows per warp; 4 at
+            // one token): the tensor cores' bits.
+            for per_warp in [1, 2, 4] {
+                gpu.set_decode_products(DecodeProducts {
+                    max_tokens: 4,
+                    rows_per_warp: Some(per_warp),
+                });
+                for ntok in 1..=4 {
+                    let y = product(&gpu, true, fmt, &w, rows, cols, &x[..ntok * cols], ntok);
+                    assert!(
+                        bits(&y) == bits(&tiled[..ntok * rows]),
+                        "{ty:?} {rows} rows, {ntok} tokens, {per_warp} rows per warp: bits differ"
+                    );
+                }
+            }
+            gpu.set_decode_products(DecodeProducts::default());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
+fn grouped_products_give_each_matrix_its_own_bits() {
+    use llorch_cuda::ProductPart;
+    let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
+    let cols = 640;
+    let x = noise(17, 4 * cols);
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    for (ty, fmt) in [
+        (GgmlType::Q5_0, QFormat::Q5_0),
+        (GgmlType::Q8_0, QFormat::Q8_0),
+    ] {
+        // q/k/v-like heights, one of them odd (a warp's second row absent).
+        let heights = [1024, 256, 257];
+        let mats: Vec<_> = heights
+            .iter()
+            .enumerate()
+            .map(|(i, &rows)| {
+                let bytes: Vec<u8> = noise(i as u64 + 3, rows * cols)
+                    .chunks(cols)
+                    .flat_map(|r| quantize_row(ty, r).unwrap())
+                    .collect();
+                gpu.upload(&bytes).unwrap()
+            })
+            .collect();
+        for ntok in 1..=4 {
+            let x_d = gpu.upload(&x[..ntok * cols]).unwrap();
+            let mut q = QActs::new(&gpu, ntok * cols).unwrap();
+            gpu.quantize_acts(&x_d.as_view(), ntok, cols, &mut q)
+                .unwrap();
+            // One by one on the tensor cores.
+            gpu.set_decode_products(DecodeProducts::TENSOR_CORES);
+            let single: Vec<Vec<f32>> = mats
+                .iter()
+                .zip(heights)
+                .map(|(w, rows)| {
+                    let mut y = gpu.alloc::<f32>(ntok * rows).unwrap();
+                    gpu.qmm_q(
+                        fmt,
+                        &w.as_view(),
+                        rows,
+                        cols,
+                        &q,
+                        ntok,
+                        &mut y.as_view_mut(),
+                    )
+                    .unwrap();
+                    let mut h = vec![0.0f32; ntok * rows];
+                    gpu.read(&y.as_view(), &mut h).unwrap();
+                    h
+                })
+                .collect();
+            for per_warp in [1, 2, 4] {
+                gpu.set_decode_products(DecodeProducts {
+                    max_tokens: 4,
+                    rows_per_warp: Some(per_warp),
+                });
+                let mut ys: Vec<_> = heights
+                    .iter()
+                    .map(|&rows| gpu.alloc::<f32>(ntok * rows).unwrap())
+                    .collect();
+                let views: Vec<_> = mats.iter().map(|w| w.as_view()).collect();
+                let mut outs: Vec<_> = ys.iter_mut().map(|y| y.as_view_mut()).collect();
+                let mut parts: Vec<ProductPart<'_, '_, '_>> = views
+                    .iter()
+                    .zip(outs.iter_mut())
+                    .zip(heights)
+                    .map(|((w, y), rows)| ProductPart { w, rows, y })
+                    .collect();
+                gpu.qmm_q_group(fmt, cols, &q, ntok, &mut parts).unwrap();
+                drop(parts);
+                drop(outs);
+                for ((y, want), rows) in ys.iter().zip(&single).zip(heights) {
+                    let mut h = vec![0.0f32; ntok * rows];
+                    gpu.read(&y.as_view(), &mut h).unwrap();
+                    assert!(
+                        bits(&h) == bits(want),
+                        "{ty:?} {rows} rows, {ntok} tokens, {per_warp} rows per warp"
+                    );
+                }
+            }
+            gpu.set_decode_products(DecodeProducts::default());
         }
     }
 }

@@ -6,6 +6,7 @@
 // position and the cache: not on the batch or on prefill chunking (SYS-0003).
 // Block: 128 threads (4 warps); head_dim and v_head_dim even and <= 256.
 #define ATT_CHUNK 128
+#define ATT_PER_WARP 8
 
 // Lane `lane`'s share of q·k: dims 2*lane + 64*j, read as half pairs (fixed order).
 __device__ __forceinline__ float qk_part(const float2* q2, const u16* kp, int lane, int head_dim) {
@@ -22,11 +23,41 @@ __device__ __forceinline__ float qk_part(const float2* q2, const u16* kp, int la
     return part;
 }
 
+// Quantizes a 32-value block held as pairs by 16 lanes (half `sel` of the warp: lane
+// 16·sel + i holds columns 2i, 2i+1), exactly as quant_block does one value per lane.
+__device__ __forceinline__ void quant_pairs(float x0, float x1, u8* __restrict__ Q, int2* __restrict__ M,
+                                            size_t blk) {
+    const int lane = threadIdx.x & 31, i = lane & 15;
+    const u32 group = (lane >> 4) ? 0xffff0000u : 0x0000ffffu;
+    float amax = fmaxf(fabsf(x0), fabsf(x1));
+#pragma unroll
+    for (int off = 8; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, off));
+    const float fmax = __int_as_float(0x7f7fffff);
+    const bool bad = (__ballot_sync(FULL_MASK, !(fabsf(x0) <= fmax) || !(fabsf(x1) <= fmax)) & group) != 0;
+    const float id = amax > 0.0f ? QA_RANGE / amax : 0.0f;
+    int s = 0;
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+        const float x = e ? x1 : x0;
+        const float t = id <= fmax ? x * id : x / amax * QA_RANGE;
+        const int a = bad ? 0 : max(-32767, min(32767, __float2int_rn(t)));
+        s += a;
+        const int col = 2 * i + e, half = col >> 4, c = (col & 15) >> 2, k = col & 3;
+        u8* q = Q + blk * 64 + 16 * c + 4 * half + k;
+        q[0] = (u8)((a >> 8) & 0xff);
+        q[8] = (u8)(a & 0xff);
+    }
+#pragma unroll
+    for (int off = 8; off > 0; off >>= 1) s += __shfl_xor_sync(FULL_MASK, s, off);
+    if (i == 0) M[blk] = make_int2(__float_as_int(bad ? __int_as_float(0x7fc00000) : amax / QA_RANGE), s);
+}
+
 // meta[2 * row] = position, meta[2 * row + 1] = offset of the row's page table in `pages`.
+// With Q (v_head_dim a multiple of 64), the output is quantized for the next product.
 extern "C" __global__ void __launch_bounds__(128)
     attention(const float* __restrict__ q, const u16* __restrict__ cache, float* __restrict__ out,
               const int* __restrict__ meta, const int* __restrict__ pages, int n_heads, int n_kv_heads,
-              int head_dim, int v_head_dim, int page_size, int window) {
+              int head_dim, int v_head_dim, int page_size, int window, u8* Q, int2* M) {
     __shared__ float sc[ATT_CHUNK];
     __shared__ int slot[ATT_CHUNK];
     const int row = blockIdx.x, h = blockIdx.y;
@@ -48,40 +79,52 @@ extern "C" __global__ void __launch_bounds__(128)
     float m = NEG_INF, l = 0.0f, a0 = 0.0f, a1 = 0.0f;
     for (int c0 = lo; c0 <= pos; c0 += ATT_CHUNK) {
         const int n = min(ATT_CHUNK, pos + 1 - c0);
-        // Scores: each warp takes every 4th position, two at a time.
-        for (int i = warp; i < n; i += 8) {
-            const int i2 = i + 4;
-            const int p = c0 + i, p2 = c0 + i2;
-            const int s1 = pt[p / page_size] * page_size + p % page_size;
-            const int s2 = i2 < n ? pt[p2 / page_size] * page_size + p2 % page_size : s1;
-            float e1 = qk_part(q2, cache + (size_t)s1 * kv_width + k_off, lane, head_dim);
-            float e2 = qk_part(q2, cache + (size_t)s2 * kv_width + k_off, lane, head_dim);
-            e1 = warp_sum(e1);
-            e2 = warp_sum(e2);
+        // The chunk's cache slots, then its scores: each warp takes 8 positions at a
+        // time (their key loads in flight together), 32 per round.
+        if (threadIdx.x < n) {
+            const int p = c0 + threadIdx.x;
+            slot[threadIdx.x] = pt[p / page_size] * page_size + p % page_size;
+        }
+        __syncthreads();
+        for (int i = warp * ATT_PER_WARP; i < n; i += 4 * ATT_PER_WARP) {
+            float e[ATT_PER_WARP];
+#pragma unroll
+            for (int u = 0; u < ATT_PER_WARP; ++u) {
+                const int s1 = slot[min(i + u, n - 1)];
+                e[u] = qk_part(q2, cache + (size_t)s1 * kv_width + k_off, lane, head_dim);
+            }
+#pragma unroll
+            for (int u = 0; u < ATT_PER_WARP; ++u) e[u] = warp_sum(e[u]);
             if (lane == 0) {
-                sc[i] = e1;
-                slot[i] = s1;
-                if (i2 < n) {
-                    sc[i2] = e2;
-                    slot[i2] = s2;
-                }
+#pragma unroll
+                for (int u = 0; u < ATT_PER_WARP; ++u)
+                    if (i + u < n) sc[i + u] = e[u];
             }
         }
         __syncthreads();
+        // The chunk's max (exact in any order) and sum of exp (each lane its four in
+        // order, then the warp's butterfly): every warp computes the same.
         float cmax = NEG_INF;
-        for (int i = 0; i < n; ++i) cmax = fmaxf(cmax, sc[i]);
+#pragma unroll
+        for (int k = 0; k < ATT_CHUNK / 32; ++k)
+            if (lane + 32 * k < n) cmax = fmaxf(cmax, sc[lane + 32 * k]);
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(FULL_MASK, cmax, off));
         const float m_new = fmaxf(m, cmax);
         const float alpha = expf(m - m_new);
         __syncthreads();
         if (threadIdx.x < n) sc[threadIdx.x] = expf(sc[threadIdx.x] - m_new);
         __syncthreads();
         float sum = 0.0f;
-        for (int i = 0; i < n; ++i) sum += sc[i];
+#pragma unroll
+        for (int k = 0; k < ATT_CHUNK / 32; ++k)
+            if (lane + 32 * k < n) sum += sc[lane + 32 * k];
+        sum = warp_sum(sum);
         l = l * alpha + sum;
         if (dv < v_head_dim) {
             const u16* vb = cache + v_off + dv;
             float b0 = a0 * alpha, b1 = a1 * alpha;
-#pragma unroll 8
+#pragma unroll 16
             for (int i = 0; i < n; ++i) {
                 const u32 vv = *(const u32*)(vb + (size_t)slot[i] * kv_width);
                 b0 = fmaf(sc[i], h2f((u16)(vv & 0xffff)), b0);
@@ -93,9 +136,11 @@ extern "C" __global__ void __launch_bounds__(128)
         m = m_new;
         __syncthreads();
     }
+    const size_t at = ((size_t)row * n_heads + h) * v_head_dim + dv;
     if (dv < v_head_dim) {
-        float* o = out + ((size_t)row * n_heads + h) * v_head_dim + dv;
-        o[0] = a0 / l;
-        o[1] = a1 / l;
+        out[at] = a0 / l;
+        out[at + 1] = a1 / l;
     }
+    // Warp w holds dims 64w .. 64w + 63: two whole blocks when v_head_dim % 64 == 0.
+    if (Q != 0 && 64 * warp < v_head_dim) quant_pairs(a0 / l, a1 / l, Q, M, (at - (threadIdx.x & 15) * 2) >> 5);
 }

@@ -5,78 +5,148 @@
 // their output quantized for the integer products; widths are whole 32s then, so
 // every warp holds one whole block per pass.
 
-// y = x / rms(x) * w for each row (sum of squares in f64, fixed order).
-extern "C" __global__ void rms_norm(const float* __restrict__ x, const float* __restrict__ w,
-                                    float* __restrict__ y, int width, float eps, u8* Q, int2* M) {
+// The norms hold a row in registers: warp w of the block's NW takes the row's 32-value
+// blocks w, w + NW, …, lane l column l of each (at most RR blocks per warp: 2, 8 or 16
+// by the width), so the row is read once and every warp holds whole blocks for the
+// fused quantization. Sums of squares in f64: each lane in block order, then the
+// warp's butterfly, then the warps in order (a fixed order that depends only on the
+// width).
+__device__ __forceinline__ double row_sum_d(double s, double* red) {
+    const int nw = blockDim.x >> 5;
+    s = warp_sum_d(s);
+    if (nw == 1) return s;
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = s;
+    __syncthreads();
+    double t = 0.0;
+    for (int w = 0; w < nw; ++w) t += red[w];
+    return t;
+}
+
+// The row block of this thread's warp's j-th, and its column (-1 past the row).
+__device__ __forceinline__ int row_blk(int j) { return (threadIdx.x >> 5) + j * (blockDim.x >> 5); }
+__device__ __forceinline__ int row_col(int j, int width) {
+    const int col = row_blk(j) * 32 + (threadIdx.x & 31);
+    return col < width ? col : -1;
+}
+
+template <int RR>
+__device__ __forceinline__ double load_row(const float* __restrict__ x, size_t off, int width, float* v) {
+    double ss = 0.0;
+#pragma unroll
+    for (int j = 0; j < RR; ++j) {
+        const int col = row_col(j, width);
+        v[j] = col >= 0 ? x[off + col] : 0.0f;
+        ss += (double)v[j] * (double)v[j];
+    }
+    return ss;
+}
+
+// h = v * scale * w (written, and quantized when Q is set: widths are whole 32s then).
+template <int RR>
+__device__ __forceinline__ void store_normed(const float* v, float scale, const float* __restrict__ w,
+                                             float* __restrict__ h, size_t off, int width, u8* Q, int2* M) {
+#pragma unroll
+    for (int j = 0; j < RR; ++j) {
+        if (row_blk(j) * 32 >= width) continue;
+        const int col = row_col(j, width);
+        const float o = col >= 0 ? v[j] * scale * w[col] : 0.0f;
+        if (col >= 0) h[off + col] = o;
+        if (Q != 0) quant_block(o, Q, M, (off >> 5) + (size_t)row_blk(j));
+    }
+}
+
+__device__ __forceinline__ float rms_scale(double ss, int width, float eps) {
+    return (float)(1.0 / sqrt(ss / width + (double)eps));
+}
+
+// y = x / rms(x) * w for each row.
+template <int RR>
+__device__ __forceinline__ void rms_norm_impl(const float* __restrict__ x, const float* __restrict__ w,
+                                              float* __restrict__ y, int width, float eps, u8* Q, int2* M) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
-    double ss = 0.0;
-    for (int i = threadIdx.x; i < width; i += blockDim.x) {
-        const double v = x[off + i];
-        ss += v * v;
-    }
-    ss = block_sum_d(ss, red);
-    const float scale = (float)(1.0 / sqrt(ss / width + (double)eps));
-    for (int i = threadIdx.x; i < width; i += blockDim.x) {
-        const float v = x[off + i] * scale * w[i];
-        y[off + i] = v;
-        if (Q != 0) quant_block(v, Q, M, (off + i) >> 5);
+    float v[RR];
+    const double ss = row_sum_d(load_row<RR>(x, off, width, v), red);
+    store_normed<RR>(v, rms_scale(ss, width, eps), w, y, off, width, Q, M);
+}
+
+// x += (w ? rms_norm(o) * w : o) in registers (xv, ov: the row's values).
+template <int RR>
+__device__ __forceinline__ void add_residual(float* xv, const float* ov, const float* __restrict__ w,
+                                             double oss, int width, float eps) {
+    const float scale = w != 0 ? rms_scale(oss, width, eps) : 1.0f;
+#pragma unroll
+    for (int j = 0; j < RR; ++j) {
+        const int col = row_col(j, width);
+        if (col >= 0) xv[j] += w != 0 ? ov[j] * scale * w[col] : ov[j];
     }
 }
 
 // x += (w ? rms_norm(o) * w : o), row by row (residual connections).
-extern "C" __global__ void add_normed(float* __restrict__ x, const float* __restrict__ o,
-                                      const float* __restrict__ w, int width, float eps) {
+template <int RR>
+__device__ __forceinline__ void add_normed_impl(float* __restrict__ x, const float* __restrict__ o,
+                                                const float* __restrict__ w, int width, float eps) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
-    float scale = 1.0f;
-    if (w != 0) {
-        double ss = 0.0;
-        for (int i = threadIdx.x; i < width; i += blockDim.x) {
-            const double v = o[off + i];
-            ss += v * v;
-        }
-        ss = block_sum_d(ss, red);
-        scale = (float)(1.0 / sqrt(ss / width + (double)eps));
-        for (int i = threadIdx.x; i < width; i += blockDim.x) x[off + i] += o[off + i] * scale * w[i];
-    } else {
-        for (int i = threadIdx.x; i < width; i += blockDim.x) x[off + i] += o[off + i];
+    float xv[RR], ov[RR];
+    const double oss = row_sum_d(load_row<RR>(o, off, width, ov), red);
+    load_row<RR>(x, off, width, xv);
+    add_residual<RR>(xv, ov, w, oss, width, eps);
+#pragma unroll
+    for (int j = 0; j < RR; ++j) {
+        const int col = row_col(j, width);
+        if (col >= 0) x[off + col] = xv[j];
     }
 }
 
 // x += (w ? rms_norm(o) * w : o), then h = rms_norm(x) * next_w: a residual
 // connection and the next block's input norm in one pass (same arithmetic as
 // add_normed followed by rms_norm).
-extern "C" __global__ void add_norm_rms(float* __restrict__ x, const float* __restrict__ o,
-                                        const float* __restrict__ w, const float* __restrict__ next_w,
-                                        float* __restrict__ h, int width, float eps, u8* Q, int2* M) {
+template <int RR>
+__device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const float* __restrict__ o,
+                                                  const float* __restrict__ w,
+                                                  const float* __restrict__ next_w, float* __restrict__ h,
+                                                  int width, float eps, u8* Q, int2* M) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
-    if (w != 0) {
-        double ss = 0.0;
-        for (int i = threadIdx.x; i < width; i += blockDim.x) {
-            const double v = o[off + i];
-            ss += v * v;
-        }
-        ss = block_sum_d(ss, red);
-        const float scale = (float)(1.0 / sqrt(ss / width + (double)eps));
-        for (int i = threadIdx.x; i < width; i += blockDim.x) x[off + i] += o[off + i] * scale * w[i];
-    } else {
-        for (int i = threadIdx.x; i < width; i += blockDim.x) x[off + i] += o[off + i];
-    }
+    float xv[RR], ov[RR];
+    load_row<RR>(x, off, width, xv);
+    const double oss = row_sum_d(load_row<RR>(o, off, width, ov), red);
+    add_residual<RR>(xv, ov, w, oss, width, eps);
     double ss = 0.0;
-    for (int i = threadIdx.x; i < width; i += blockDim.x) {
-        const double v = x[off + i];
-        ss += v * v;
+#pragma unroll
+    for (int j = 0; j < RR; ++j) {
+        const int col = row_col(j, width);
+        if (col >= 0) x[off + col] = xv[j];
+        ss += (double)xv[j] * (double)xv[j];
     }
-    ss = block_sum_d(ss, red);
-    const float scale = (float)(1.0 / sqrt(ss / width + (double)eps));
-    for (int i = threadIdx.x; i < width; i += blockDim.x) {
-        const float v = x[off + i] * scale * next_w[i];
-        h[off + i] = v;
-        if (Q != 0) quant_block(v, Q, M, (off + i) >> 5);
-    }
+    ss = row_sum_d(ss, red);
+    store_normed<RR>(xv, rms_scale(ss, width, eps), next_w, h, off, width, Q, M);
 }
+
+// Must match NORM_REGS and NORM_WARPS (kernels.rs): 32 warps for 2 or 4 blocks each,
+// 16 (more registers) for 8 and 16.
+#define NORM_THREADS(RR) ((RR) <= 4 ? 1024 : 512)
+#define LLORCH_NORMS(RR)                                                                          \
+    extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
+        rms_norm_r##RR(const float* x, const float* w, float* y, int width, float eps, u8* Q,     \
+                       int2* M) {                                                                 \
+        rms_norm_impl<RR>(x, w, y, width, eps, Q, M);                                             \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
+        add_normed_r##RR(float* x, const float* o, const float* w, int width, float eps) {        \
+        add_normed_impl<RR>(x, o, w, width, eps);                                                 \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
+        add_norm_rms_r##RR(float* x, const float* o, const float* w, const float* next_w,         \
+                           float* h, int width, float eps, u8* Q, int2* M) {                      \
+        add_norm_rms_impl<RR>(x, o, w, next_w, h, width, eps, Q, M);                              \
+    }
+LLORCH_NORMS(2)
+LLORCH_NORMS(4)
+LLORCH_NORMS(8)
+LLORCH_NORMS(16)
 
 // One row's head: optional RMS norm, then rotary embedding at `pos` (in `v`, shared).
 __device__ void norm_rope(float* v, int head_dim, const float* __restrict__ norm_w, float eps, int pos,

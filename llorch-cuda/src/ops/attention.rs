@@ -3,6 +3,7 @@
 
 use cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 
+use super::qmm_q::QActs;
 use super::*;
 use crate::error::Result;
 use crate::gpu::{Gpu, IndexBuf};
@@ -82,7 +83,9 @@ pub struct AttnDims {
 
 impl Gpu {
     /// Attention of every planned row and head over the paged cache of one layer
-    /// (`[page][slot][K heads | V heads]`, half precision).
+    /// (`[page][slot][K heads | V heads]`, half precision); with `xq`, the output
+    /// quantized into it too (as [`Gpu::quantize_acts`] would; value heads of a
+    /// multiple of 64).
     pub fn attention(
         &self,
         q: &CudaView<'_, f32>,
@@ -90,6 +93,7 @@ impl Gpu {
         out: &mut CudaViewMut<'_, f32>,
         plan: &AttnPlan,
         dims: &AttnDims,
+        mut xq: Option<&mut QActs>,
     ) -> Result<()> {
         let n = plan.rows();
         let kv_width = dims.n_kv_heads * (dims.head_dim + dims.v_head_dim);
@@ -109,6 +113,12 @@ impl Gpu {
         if n == 0 {
             return Ok(());
         }
+        if let Some(x) = xq.as_deref_mut() {
+            shape("attention", dims.v_head_dim.is_multiple_of(64), || {
+                format!("quantized output of {}-wide value heads", dims.v_head_dim)
+            })?;
+            x.prepare("attention", n, dims.n_heads * dims.v_head_dim)?;
+        }
         let c = cfg((n, dims.n_heads), 128)?;
         let args = [
             int(dims.n_heads)?,
@@ -127,9 +137,11 @@ impl Gpu {
         for a in &args {
             b.arg(a);
         }
+        super::qmm_q::quant_args(&mut b, xq);
         // SAFETY: each row's positions are covered by its page table and page ids are
         // below the cache's page count (checked when the plan was set); head widths
-        // fit the kernel's shared buffers; q and out sizes checked above.
+        // fit the kernel's shared buffers; q and out sizes checked above, and the
+        // quantized output holds n rows of the output (`prepare`).
         unsafe { b.launch(c) }?;
         Ok(())
     }

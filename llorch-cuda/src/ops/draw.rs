@@ -79,6 +79,32 @@ impl DrawBuf {
     }
 }
 
+impl DrawBuf {
+    /// Checks and uploads the draws of the next [`Gpu::draw_rows_queued`] launches (or
+    /// replays of a graph holding one): one per row, from `k` candidates each.
+    pub fn set(&mut self, gpu: &Gpu, params: &[DrawParams], k: usize) -> Result<()> {
+        let rows = params.len();
+        shape(
+            "draw_rows",
+            (1..=TOPK_MAX).contains(&k) && rows <= self.rows,
+            || format!("{rows} rows of {k} candidates, room for {}", self.rows),
+        )?;
+        // A drawing row needs 1..=k candidates (the CPU's sampler decides that case).
+        let bad = params
+            .iter()
+            .position(|p| p.temperature > 0.0 && !(1..=k).contains(&(p.top_k as usize)));
+        shape("draw_rows", bad.is_none(), || {
+            format!("row {bad:?}: top-k outside 1..={k} with temperature > 0")
+        })?;
+        self.host.clear();
+        self.host.extend(params.iter().flat_map(DrawParams::words));
+        if rows > 0 {
+            gpu.write_view(&self.host, &mut self.params.slice_mut(..rows * 4))?;
+        }
+        Ok(())
+    }
+}
+
 impl Gpu {
     /// For each row `r` of `params`: a token id drawn from the row's `k` best logits
     /// (`vals`/`ids` as [`Gpu::row_topk`] writes them) with `params[r]`, into `buf`.
@@ -91,7 +117,21 @@ impl Gpu {
         params: &[DrawParams],
         buf: &mut DrawBuf,
     ) -> Result<()> {
-        let rows = params.len();
+        buf.set(self, params, k)?;
+        self.draw_rows_queued(vals, ids, k, params.len(), buf)
+    }
+
+    /// Queues the draws of `rows` rows with the settings last given to
+    /// [`DrawBuf::set`] (launches only: it can be captured in a graph, whose replays
+    /// read the settings set before each).
+    pub fn draw_rows_queued(
+        &self,
+        vals: &CudaView<'_, f32>,
+        ids: &CudaView<'_, i32>,
+        k: usize,
+        rows: usize,
+        buf: &mut DrawBuf,
+    ) -> Result<()> {
         shape(
             "draw_rows",
             (1..=TOPK_MAX).contains(&k)
@@ -100,19 +140,9 @@ impl Gpu {
                 && ids.len() >= rows * k,
             || format!("{rows} rows of {k} candidates, room for {}", buf.rows),
         )?;
-        // A drawing row needs 1..=k candidates (the CPU's sampler decides that case).
-        let bad = params
-            .iter()
-            .position(|p| p.temperature > 0.0 && !(1..=k).contains(&(p.top_k as usize)));
-        shape("draw_rows", bad.is_none(), || {
-            format!("row {bad:?}: top-k outside 1..={k} with temperature > 0")
-        })?;
         if rows == 0 {
             return Ok(());
         }
-        buf.host.clear();
-        buf.host.extend(params.iter().flat_map(DrawParams::words));
-        self.write_view(&buf.host, &mut buf.params.slice_mut(..rows * 4))?;
         let c = cfg((rows.div_ceil(64), 1), 64)?;
         let (k_i, rows_i) = (int(k)?, int(rows)?);
         let mut b = self.stream.launch_builder(self.func(Kernel::DrawRows));
@@ -122,8 +152,10 @@ impl Gpu {
             .arg(&buf.params)
             .arg(&rows_i)
             .arg(&mut buf.ids);
-        // SAFETY: reads `rows * k` candidates and `rows * 4` parameter words, writes
-        // `rows` ids (all checked above; the ids read are the candidates' own).
+        // SAFETY: reads `rows * k` candidates and `rows * 4` parameter words (the buffer
+        // holds `buf.rows >= rows` rows), writes `rows` ids (all checked above); the
+        // kernel clamps each row's top-k to `k` and reads only the row's candidates,
+        // whatever the settings hold.
         unsafe { b.launch(c) }?;
         Ok(())
     }

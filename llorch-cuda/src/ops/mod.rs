@@ -12,7 +12,7 @@ mod topk;
 
 pub use attention::{AttnDims, AttnPlan};
 pub use draw::{DrawBuf, DrawParams};
-pub use qmm_q::QActs;
+pub use qmm_q::{DecodeProducts, ProductPart, QActs};
 pub use rows::QkvOp;
 pub use topk::TopKScratch;
 

@@ -7,7 +7,7 @@ use super::matmul::check_product;
 use super::*;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{Kernel, QFormat, QQ_TILES, TC_TILES};
+use crate::kernels::{Kernel, QFormat, QQ_TILES, QV_SHAPES, TC_TILES};
 
 /// Bytes of one quantized 32-value block (`imma.cu`).
 const QBLOCK_BYTES: usize = 64;
@@ -132,6 +132,16 @@ impl Gpu {
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
+        if let Some(per_warp) = self.decode_rows(fmt, rows, ntok) {
+            return self.qmv_q(
+                fmt,
+                cols,
+                q,
+                ntok,
+                per_warp,
+                &mut [ProductPart { w, rows, y }],
+            );
+        }
         let ((tile, row_tiles), blocks) = qq_tile(rows, ntok, self.sms());
         let c = cfg((blocks, 1), TC_WARPS * 32)?;
         let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
@@ -152,6 +162,160 @@ impl Gpu {
         // outputs.
         unsafe { b.launch(c) }?;
         Ok(())
+    }
+}
+
+impl Gpu {
+    /// Rows per warp of the decode product for `ntok` tokens on `rows` rows, or `None`
+    /// when the tensor-core product takes the step ([`DecodeProducts`]).
+    fn decode_rows(&self, fmt: QFormat, rows: usize, ntok: usize) -> Option<u8> {
+        let d = self.decode_products();
+        if ntok > d.max_tokens {
+            return None;
+        }
+        // Tall matrices give a warp two or four rows (their inputs loaded once for
+        // all; four at one token, and not for Q6_K, whose steps are twice as wide),
+        // short ones one row (more warps in flight). Measured: benches/reports/cuda.md.
+        let sms = self.sms();
+        let auto = match rows {
+            r if ntok == 1 && r >= 64 * sms && fmt != QFormat::Q6K => 4,
+            r if r >= 16 * sms => 2,
+            _ => 1,
+        };
+        let per_warp = d.rows_per_warp.unwrap_or(auto);
+        // Four rows per warp only at one token.
+        Some(if ntok > 1 { per_warp.min(2) } else { per_warp })
+    }
+
+    /// [`Gpu::qmm_q`] of several matrices of one format and width over the same
+    /// inputs (q/k/v, gate/up): one launch of the decode kernels when they take the
+    /// step (up to three matrices), else one product each. The same bits either way.
+    pub fn qmm_q_group(
+        &self,
+        fmt: QFormat,
+        cols: usize,
+        q: &QActs,
+        ntok: usize,
+        parts: &mut [ProductPart<'_, '_, '_>],
+    ) -> Result<()> {
+        let total: usize = parts.iter().map(|p| p.rows).sum();
+        match self.decode_rows(fmt, total, ntok) {
+            Some(per_warp) if parts.len() <= 3 => {
+                shape("qmm_q", fmt.is_integer(), || {
+                    format!("{fmt:?} is not integer-coded")
+                })?;
+                for p in parts.iter() {
+                    check_product(self, "qmm_q", fmt, p.w, p.rows, cols, ntok, p.y)?;
+                }
+                shape("qmm_q", q.cols == cols && q.ntok >= ntok, || {
+                    format!("inputs hold {:?}, product wants {ntok} × {cols}", q.shape())
+                })?;
+                self.qmv_q(fmt, cols, q, ntok, per_warp, parts)
+            }
+            _ => {
+                for p in parts.iter_mut() {
+                    self.qmm_q(fmt, p.w, p.rows, cols, q, ntok, p.y)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The decode kernels (`qmv.cu`) over 1-3 matrices: the same bits as the
+    /// tensor-core product, `per_warp` rows per warp (1 or 2), at most 4 tokens.
+    /// Checked by the callers.
+    fn qmv_q(
+        &self,
+        fmt: QFormat,
+        cols: usize,
+        q: &QActs,
+        ntok: usize,
+        per_warp: u8,
+        parts: &mut [ProductPart<'_, '_, '_>],
+    ) -> Result<()> {
+        let tokens = QV_SHAPES
+            .iter()
+            .filter(|&&(r, t)| r == per_warp && usize::from(t) >= ntok)
+            .map(|&(_, t)| t)
+            .min();
+        let Some(tokens) = tokens else {
+            return Err(crate::CudaError::Shape {
+                kernel: "qmv_q",
+                why: format!("no decode kernel for {ntok} tokens at {per_warp} rows per warp"),
+            });
+        };
+        shape("qmv_q", (1..=3).contains(&parts.len()), || {
+            format!("{} matrices in one launch", parts.len())
+        })?;
+        if ntok == 0 {
+            return Ok(());
+        }
+        let pw = usize::from(per_warp);
+        let warps: usize = parts.iter().map(|p| p.rows.div_ceil(pw)).sum();
+        let c = cfg((warps.div_ceil(QV_THREADS / 32).max(1), 1), QV_THREADS)?;
+        let rows: Vec<i32> = parts.iter().map(|p| int(p.rows)).collect::<Result<_>>()?;
+        let (cols, ntok) = (int(cols)?, int(ntok)?);
+        let zero = 0i32;
+        let mut b = self.stream.launch_builder(self.func(Kernel::QmvQ {
+            fmt,
+            rows: per_warp,
+            tokens,
+        }));
+        let absent = 3 - parts.len();
+        for (p, r) in parts.iter_mut().zip(&rows) {
+            b.arg(p.w).arg(&mut *p.y).arg(r);
+        }
+        for _ in 0..absent {
+            b.arg(&NULL).arg(&NULL).arg(&zero);
+        }
+        b.arg(&cols).arg(&q.data).arg(&q.meta).arg(&ntok);
+        // SAFETY: as for `qmm_q` (every matrix's sizes checked by the callers); absent
+        // matrices have no rows; lanes of rows past a matrix's or tokens past `ntok`
+        // load and write nothing.
+        unsafe { b.launch(c) }?;
+        Ok(())
+    }
+}
+
+/// One matrix of [`Gpu::qmm_q_group`]: its weights, rows and outputs.
+pub struct ProductPart<'a, 'w, 'y> {
+    /// Weights (`rows` rows in the group's format and width).
+    pub w: &'a CudaView<'w, u8>,
+    /// Rows.
+    pub rows: usize,
+    /// Outputs, `ntok × rows`.
+    pub y: &'a mut CudaViewMut<'y, f32>,
+}
+
+/// Threads per block of the decode products (`qmv.cu`).
+const QV_THREADS: usize = 256;
+
+/// When the integer products take the decode kernels (`qmv.cu`) instead of tensor
+/// cores: steps of at most `max_tokens` tokens (0: never), with `rows_per_warp` rows
+/// per warp (`None`: chosen by the matrix's shape and format). Both give the same
+/// bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeProducts {
+    /// Most tokens of a step the decode kernels take (at most 4).
+    pub max_tokens: usize,
+    /// Rows per warp (1, 2 or 4; 4 at one token only), or `None` for the shape's choice.
+    pub rows_per_warp: Option<u8>,
+}
+
+impl DecodeProducts {
+    /// Every product on the tensor cores.
+    pub const TENSOR_CORES: DecodeProducts = DecodeProducts {
+        max_tokens: 0,
+        rows_per_warp: None,
+    };
+}
+
+impl Default for DecodeProducts {
+    fn default() -> Self {
+        Self {
+            max_tokens: 2,
+            rows_per_warp: None,
+        }
     }
 }
 

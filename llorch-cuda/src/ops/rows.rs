@@ -8,7 +8,7 @@ use super::qmm_q::quant_args;
 use super::*;
 use crate::error::Result;
 use crate::gpu::{Gpu, IndexBuf};
-use crate::kernels::Kernel;
+use crate::kernels::{Kernel, NORM_REGS, NORM_WARPS};
 
 /// Shapes and settings of [`Gpu::qkv_rope_store`].
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,24 @@ pub struct QkvOp<'a> {
     pub q_scale: f32,
 }
 
+/// Threads of a norm block over rows of `width` and the blocks of 32 a warp holds: a
+/// warp per block of 32 values up to the kernel's warps, each warp holding at most the
+/// first of `NORM_REGS` that covers the row (`rows.cu`).
+fn norm_shape(kernel: &'static str, width: usize) -> Result<(usize, u8)> {
+    let blocks = width.div_ceil(32).max(1);
+    let fit = NORM_REGS
+        .into_iter()
+        .zip(NORM_WARPS)
+        .find(|&(r, w)| w * usize::from(r) >= blocks);
+    let Some((regs, warps)) = fit else {
+        return Err(crate::CudaError::Shape {
+            kernel,
+            why: format!("rows of {width} values, over the norms' 8192"),
+        });
+    };
+    Ok((blocks.min(warps) * 32, regs))
+}
+
 impl Gpu {
     /// `y = rms_norm(x) · w` for `n` rows of `width`; with `q`, `y` quantized into it
     /// too (as [`Gpu::quantize_acts`] would).
@@ -62,9 +80,10 @@ impl Gpu {
         if let Some(q) = q.as_deref_mut() {
             q.prepare("rms_norm", n, width)?;
         }
-        let c = cfg((n, 1), 256)?;
+        let (threads, regs) = norm_shape("rms_norm", width)?;
+        let c = cfg((n, 1), threads)?;
         let width = int(width)?;
-        let mut b = self.stream.launch_builder(self.func(Kernel::RmsNorm));
+        let mut b = self.stream.launch_builder(self.func(Kernel::RmsNorm(regs)));
         b.arg(x).arg(w).arg(y).arg(&width).arg(&eps);
         quant_args(&mut b, q);
         // SAFETY: n rows of width in x and y, width weights: checked above; the
@@ -91,9 +110,12 @@ impl Gpu {
         if n == 0 {
             return Ok(());
         }
-        let c = cfg((n, 1), 256)?;
+        let (threads, regs) = norm_shape("add_normed", width)?;
+        let c = cfg((n, 1), threads)?;
         let width = int(width)?;
-        let mut b = self.stream.launch_builder(self.func(Kernel::AddNormed));
+        let mut b = self
+            .stream
+            .launch_builder(self.func(Kernel::AddNormed(regs)));
         b.arg(x).arg(o);
         opt_arg(&mut b, w);
         b.arg(&width).arg(&eps);
@@ -133,9 +155,12 @@ impl Gpu {
         if let Some(q) = q.as_deref_mut() {
             q.prepare("add_norm_rms", n, width)?;
         }
-        let c = cfg((n, 1), 256)?;
+        let (threads, regs) = norm_shape("add_norm_rms", width)?;
+        let c = cfg((n, 1), threads)?;
         let width = int(width)?;
-        let mut b = self.stream.launch_builder(self.func(Kernel::AddNormRms));
+        let mut b = self
+            .stream
+            .launch_builder(self.func(Kernel::AddNormRms(regs)));
         b.arg(x).arg(o);
         opt_arg(&mut b, w);
         b.arg(next_w).arg(h).arg(&width).arg(&eps);

@@ -39,32 +39,23 @@ impl Gpu {
         if rows == 0 {
             return Ok(());
         }
-        let (vocab_i, k_i, slices_i) = (int(vocab)?, int(k)?, int(slices)?);
+        let (vocab_i, k_i) = (int(vocab)?, int(k)?);
         let c = cfg((slices, rows), 1024)?;
-        let mut b = self.stream.launch_builder(self.func(Kernel::TopkSlices));
+        let mut b = self.stream.launch_builder(self.func(Kernel::RowTopk));
         b.arg(logits)
             .arg(&vocab_i)
             .arg(&k_i)
-            .arg(&mut scratch.val)
-            .arg(&mut scratch.id)
+            .arg(&mut scratch.key)
             .arg(&mut scratch.max)
-            .arg(&mut scratch.sum);
-        // SAFETY: rows × vocab inputs; the scratch holds rows × slices × TOPK_MAX
-        // candidates and rows × slices sums (checked above, sized by `TopKScratch::new`).
-        unsafe { b.launch(c) }?;
-        let c = cfg((rows, 1), 1024)?;
-        let mut b = self.stream.launch_builder(self.func(Kernel::TopkMerge));
-        b.arg(&scratch.val)
-            .arg(&scratch.id)
-            .arg(&slices_i)
-            .arg(&k_i)
-            .arg(&scratch.max)
-            .arg(&scratch.sum)
+            .arg(&mut scratch.sum)
+            .arg(&mut scratch.done)
             .arg(vals)
             .arg(ids)
             .arg(lse);
-        // SAFETY: reads what the launch above wrote; rows × k outputs and rows sums
-        // checked above.
+        // SAFETY: rows × vocab inputs; the scratch holds rows × slices × TOPK_MAX
+        // candidate keys, rows × slices sums and rows counters (checked above, sized by
+        // `TopKScratch::new`; the counters are zero between launches); rows × k outputs
+        // and rows sums checked above.
         unsafe { b.launch(c) }?;
         Ok(())
     }
@@ -75,10 +66,10 @@ impl Gpu {
 pub struct TopKScratch {
     rows: usize,
     vocab: usize,
-    val: cudarc::driver::CudaSlice<f32>,
-    id: cudarc::driver::CudaSlice<i32>,
+    key: cudarc::driver::CudaSlice<u64>,
     max: cudarc::driver::CudaSlice<f32>,
     sum: cudarc::driver::CudaSlice<f64>,
+    done: cudarc::driver::CudaSlice<i32>,
 }
 
 impl TopKScratch {
@@ -88,16 +79,16 @@ impl TopKScratch {
         Ok(Self {
             rows,
             vocab,
-            val: gpu.alloc(rows * slices * TOPK_MAX)?,
-            id: gpu.alloc(rows * slices * TOPK_MAX)?,
+            key: gpu.alloc(rows * slices * TOPK_MAX)?,
             max: gpu.alloc(rows * slices)?,
             sum: gpu.alloc(rows * slices)?,
+            done: gpu.alloc(rows)?,
         })
     }
 
     /// Device bytes it holds for `rows` rows of `vocab`.
     pub fn bytes(rows: usize, vocab: usize) -> u64 {
         let slices = vocab.div_ceil(TOPK_SLICE);
-        (rows * slices * (TOPK_MAX * 8 + 12)) as u64
+        (rows * slices * (TOPK_MAX * 8 + 12) + rows * 4) as u64
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use llorch_cuda::{CudaError, CudaSlice, DrawParams, Gpu, Graph, MAX_HEAD_DIM, TOPK_MAX};
+use llorch_cuda::{CudaError, CudaSlice, DrawParams, Gpu, Graph, MAX_HEAD_DIM, Staging, TOPK_MAX};
 use rayon::prelude::*;
 
 use super::pass::{Indices, Pass, Scratch, Widths};
@@ -61,7 +61,7 @@ pub struct CudaBackend {
     host: HostRows,
     /// Per-row draw settings of the step.
     draw_params: Vec<DrawParams>,
-    graphs: HashMap<(usize, usize, usize), Graph>,
+    graphs: HashMap<(usize, usize, usize, bool), Graph>,
     /// Generation of the buffers the graphs were captured with.
     graph_gen: u64,
     scratch_gen: u64,
@@ -69,16 +69,17 @@ pub struct CudaBackend {
     timing: StepTiming,
 }
 
-/// What comes back from the device after a step.
+/// What comes back from the device after a step (candidates, sums and draws through
+/// page-locked buffers, copied without a wait each).
 #[derive(Default)]
 struct HostRows {
     /// Whole rows, for sequences that need them (teacher forcing, penalties, …).
     full: Vec<f32>,
-    vals: Vec<f32>,
-    ids: Vec<i32>,
-    lse: Vec<f32>,
+    vals: Staging<f32>,
+    ids: Staging<i32>,
+    lse: Staging<f32>,
     /// The token drawn on the device for each logit row (rows drawn from candidates).
-    drawn: Vec<i32>,
+    drawn: Staging<i32>,
 }
 
 impl std::fmt::Debug for CudaBackend {
@@ -273,17 +274,17 @@ impl ComputeBackend for CudaBackend {
         self.reserve(n, wanted).map_err(dev)?;
         self.index(batch, n).map_err(dev)?;
         let k = self.top_k_for(batch);
+        // Which sequences draw from the candidates (on the device, in the step's graph).
+        let tops: Vec<bool> = batch.iter().map(|sq| self.draws_from_top(sq, k)).collect();
+        let draw = self.set_draws(batch, wanted, k, &tops).map_err(dev)?;
         let t1 = std::time::Instant::now();
         let start = self.gpu.mark().map_err(dev)?;
-        self.run(n, wanted, k).map_err(dev)?;
+        self.run(n, wanted, k, draw).map_err(dev)?;
         let end = self.gpu.mark().map_err(dev)?;
-        // Which sequences draw from the candidates, decided once per step.
-        let tops: Vec<bool> = batch.iter().map(|sq| self.draws_from_top(sq, k)).collect();
-        self.draw(batch, wanted, k, &tops).map_err(dev)?;
-        self.collect(batch, k, &tops).map_err(dev)?;
+        self.collect(batch, k, draw, &tops).map_err(dev)?;
         let device_ms = end.ms_since(&start).map_err(dev)?;
         let t2 = std::time::Instant::now();
-        self.finish(batch, k, &tops, out);
+        self.finish(batch, k, &tops, out).map_err(dev)?;
         let t = &mut self.timing;
         t.steps += 1;
         t.prepare_s += (t1 - t0).as_secs_f64();
@@ -323,8 +324,9 @@ impl CudaBackend {
                 .is_some_and(|r| top_suffices(r.params, k, self.vocab))
     }
 
-    /// Runs the forward pass, replayed from a captured graph for small steps.
-    fn run(&mut self, n: usize, wanted: usize, k: usize) -> Result<(), CudaError> {
+    /// Runs the forward pass (and the draws, with `draw`), replayed from a captured
+    /// graph for small steps.
+    fn run(&mut self, n: usize, wanted: usize, k: usize, draw: bool) -> Result<(), CudaError> {
         let ix = &self.ix;
         let gen_now = self.scratch_gen
             + ix.tokens.generation()
@@ -348,14 +350,14 @@ impl CudaBackend {
             vocab: self.vocab,
         };
         if n > GRAPH_MAX_ROWS {
-            return pass.launch(&self.gpu, n, wanted, k);
+            return pass.launch(&self.gpu, n, wanted, k, draw);
         }
-        let key = (n, wanted, k);
+        let key = (n, wanted, k, draw);
         if !self.graphs.contains_key(&key) {
             if self.graphs.len() >= GRAPH_CACHE {
                 self.graphs.clear();
             }
-            let graph = self.gpu.capture(|g| pass.launch(g, n, wanted, k))?;
+            let graph = self.gpu.capture(|g| pass.launch(g, n, wanted, k, draw))?;
             self.graphs.insert(key, graph);
         }
         match self.graphs.get(&key) {
@@ -364,16 +366,17 @@ impl CudaBackend {
         }
     }
 
-    /// Draws, on the device, the tokens of the sequences drawn from candidates.
-    fn draw(
+    /// Sets the device's draws for the step's logit rows (the rows of sequences not
+    /// drawn from candidates take their best, unused); whether any row draws.
+    fn set_draws(
         &mut self,
         batch: &[SeqStep<'_>],
         wanted: usize,
         k: usize,
         tops: &[bool],
-    ) -> Result<(), CudaError> {
+    ) -> Result<bool, CudaError> {
         if !tops.iter().any(|&t| t) {
-            return Ok(());
+            return Ok(false);
         }
         let p = &mut self.draw_params;
         p.clear();
@@ -392,31 +395,27 @@ impl CudaBackend {
             }
         }
         debug_assert_eq!(p.len(), wanted);
-        let s = &mut self.s;
-        self.gpu.draw_rows(
-            &s.top_val.slice(..wanted * k),
-            &s.top_id.slice(..wanted * k),
-            k,
-            p,
-            &mut s.draws,
-        )
+        self.s.draws.set(&self.gpu, p, k)?;
+        Ok(true)
     }
 
     /// Copies back what the draws and the callers need: the device's draws and the
     /// candidates of the rows drawn from them, and whole rows only for the others.
-    fn collect(&mut self, batch: &[SeqStep<'_>], k: usize, tops: &[bool]) -> Result<(), CudaError> {
+    fn collect(
+        &mut self,
+        batch: &[SeqStep<'_>],
+        k: usize,
+        draw: bool,
+        tops: &[bool],
+    ) -> Result<(), CudaError> {
         let wanted: usize = batch.iter().map(logit_rows).sum();
         let (g, s, h, vocab) = (&self.gpu, &self.s, &mut self.host, self.vocab);
         if k > 0 {
-            h.vals.resize(wanted * k, 0.0);
-            h.ids.resize(wanted * k, 0);
-            h.lse.resize(wanted, 0.0);
-            g.read(&s.top_val.slice(..wanted * k), &mut h.vals)?;
-            g.read(&s.top_id.slice(..wanted * k), &mut h.ids)?;
-            g.read(&s.lse.slice(..wanted), &mut h.lse)?;
-            if tops.iter().any(|&t| t) {
-                h.drawn.resize(wanted, 0);
-                g.read(&s.draws.ids().slice(..wanted), &mut h.drawn)?;
+            g.read_async(&s.top_val.slice(..wanted * k), &mut h.vals)?;
+            g.read_async(&s.top_id.slice(..wanted * k), &mut h.ids)?;
+            g.read_async(&s.lse.slice(..wanted), &mut h.lse)?;
+            if draw {
+                g.read_async(&s.draws.ids().slice(..wanted), &mut h.drawn)?;
             }
         }
         h.full.clear();
@@ -435,9 +434,17 @@ impl CudaBackend {
     }
 
     /// Draws and outputs, sequences in parallel (they are independent).
-    fn finish(&self, batch: &[SeqStep<'_>], k: usize, tops: &[bool], out: &mut Vec<SeqOutput>) {
+    fn finish(
+        &self,
+        batch: &[SeqStep<'_>],
+        k: usize,
+        tops: &[bool],
+        out: &mut Vec<SeqOutput>,
+    ) -> Result<(), CudaError> {
         let vocab = self.vocab;
         let h = &self.host;
+        // (Copied by `collect`, which waited for them.)
+        let (vals, ids, lse, drawn) = (h.vals.get()?, h.ids.get()?, h.lse.get()?, h.drawn.get()?);
         // Each sequence's first logit row and first value in `full`.
         let mut at = Vec::with_capacity(batch.len());
         let (mut row, mut full) = (0, 0);
@@ -457,16 +464,16 @@ impl CudaBackend {
                 |scratch, (sq, (row, full, top))| {
                     if top {
                         // The token was drawn on the device (`draw`).
-                        let id = h.drawn.get(row).map_or(0, |&i| i as u32);
+                        let id = drawn.get(row).map_or(0, |&i| i as u32);
                         let span = row * k..(row + 1) * k;
-                        let best: Vec<(f32, u32)> = h.vals[span.clone()]
+                        let best: Vec<(f32, u32)> = vals[span.clone()]
                             .iter()
-                            .zip(&h.ids[span])
+                            .zip(&ids[span])
                             .map(|(&v, &i)| (v, i as u32))
                             .collect();
                         let row = TopRow {
                             best: &best,
-                            lse: h.lse[row],
+                            lse: lse[row],
                             vocab,
                         };
                         SeqOutput {
@@ -480,5 +487,6 @@ impl CudaBackend {
                 },
             )
             .collect_into_vec(out);
+        Ok(())
     }
 }

@@ -1,8 +1,8 @@
 //! One forward pass on the GPU: the launches of a model step, for every architecture.
 
 use llorch_cuda::{
-    AttnDims, AttnPlan, CudaError, CudaSlice, CudaView, CudaViewMut, DrawBuf, Gpu, IndexBuf, QActs,
-    QkvOp, TOPK_MAX, TopKScratch,
+    AttnDims, AttnPlan, CudaError, CudaSlice, CudaView, CudaViewMut, DrawBuf, Gpu, IndexBuf,
+    ProductPart, QActs, QkvOp, TOPK_MAX, TopKScratch,
 };
 
 use super::weights::{DMatrix, DeviceWeights};
@@ -153,6 +153,39 @@ fn product(
     }
 }
 
+/// `out_i = x · m_iᵀ` for matrices that share the input `x`: one grouped launch when
+/// they are one integer format and width (q/k/v, gate/up), else one product each.
+fn products(
+    g: &Gpu,
+    w: &DeviceWeights,
+    ms: &mut [(&DMatrix, CudaViewMut<'_, f32>)],
+    x: &CudaView<'_, f32>,
+    xq: &QActs,
+    n: usize,
+) -> Result<(), CudaError> {
+    let first = ms[0].0;
+    let same = ms
+        .iter()
+        .all(|(m, _)| m.fmt == first.fmt && m.cols == first.cols && g.takes_quantized(m.fmt));
+    if !same {
+        for (m, out) in ms.iter_mut() {
+            product(g, w, m, x, xq, n, out)?;
+        }
+        return Ok(());
+    }
+    let views: Vec<_> = ms.iter().map(|(m, _)| w.m(m)).collect();
+    let mut parts: Vec<ProductPart<'_, '_, '_>> = ms
+        .iter_mut()
+        .zip(&views)
+        .map(|((m, out), v)| ProductPart {
+            w: v,
+            rows: m.rows,
+            y: out,
+        })
+        .collect();
+    g.qmm_q_group(first.fmt, first.cols, xq, n, &mut parts)
+}
+
 /// `xq` for a kernel whose output feeds `ms`, when one of them takes quantized inputs.
 fn fused<'q>(g: &Gpu, ms: &[&DMatrix], xq: &'q mut QActs) -> Option<&'q mut QActs> {
     ms.iter().any(|m| g.takes_quantized(m.fmt)).then_some(xq)
@@ -175,8 +208,16 @@ fn quantize_for(
 
 impl Pass<'_> {
     /// Queues the forward pass over `n` rows: logits of the `wanted` rows and, when
-    /// `k > 0`, their `k` best and log-sum-exp. Launches only, so it can be captured.
-    pub fn launch(&mut self, g: &Gpu, n: usize, wanted: usize, k: usize) -> Result<(), CudaError> {
+    /// `k > 0`, their `k` best and log-sum-exp, and with `draw` each row's draw (with
+    /// the settings of `Scratch::draws`). Launches only, so it can be captured.
+    pub fn launch(
+        &mut self,
+        g: &Gpu,
+        n: usize,
+        wanted: usize,
+        k: usize,
+        draw: bool,
+    ) -> Result<(), CudaError> {
         let c = self.c;
         let (w, s, ix, kv) = (self.w, &mut *self.s, self.ix, &mut *self.kv);
         let wd = Widths::of(c);
@@ -206,13 +247,12 @@ impl Pass<'_> {
             {
                 // Quantized (where needed) by the norm that wrote `h`.
                 let h = s.h.slice(..n * d);
-                for (m, out) in [
-                    (&layer.wq, &mut s.q),
-                    (&layer.wk, &mut s.k),
-                    (&layer.wv, &mut s.v),
-                ] {
-                    product(g, w, m, &h, &s.xq, n, &mut out.slice_mut(..n * m.rows))?;
-                }
+                let mut qkv = [
+                    (&layer.wq, s.q.slice_mut(..n * layer.wq.rows)),
+                    (&layer.wk, s.k.slice_mut(..n * layer.wk.rows)),
+                    (&layer.wv, s.v.slice_mut(..n * layer.wv.rows)),
+                ];
+                products(g, w, &mut qkv, &h, &s.xq, n)?;
             }
             for (b, out, width) in [
                 (&layer.bq, &mut s.q, wd.q),
@@ -263,15 +303,21 @@ impl Pass<'_> {
                 v_head_dim: c.v_head_dim,
                 window: c.sliding_window.filter(|_| sliding),
             };
+            // Quantized (where needed) by the attention itself when its value heads
+            // allow, else after it.
+            let fuse = c.v_head_dim.is_multiple_of(64);
             g.attention(
                 &s.q.slice(..n * wd.q),
                 &cache.slice(..),
                 &mut s.att.slice_mut(..n * wd.att),
                 &ix.plan,
                 &dims,
+                fused(g, &[&layer.wo], &mut s.xq).filter(|_| fuse),
             )?;
             let att = s.att.slice(..n * wd.att);
-            quantize_for(g, &[&layer.wo], &att, n, wd.att, &mut s.xq)?;
+            if !fuse {
+                quantize_for(g, &[&layer.wo], &att, n, wd.att, &mut s.xq)?;
+            }
             product(g, w, &layer.wo, &att, &s.xq, n, &mut s.o.slice_mut(..n * d))?;
             let pn = layer.post_attn_norm.as_ref().map(|v| w.v(v));
             g.add_norm_rms(
@@ -288,10 +334,11 @@ impl Pass<'_> {
             // Feed-forward.
             {
                 let h = s.h.slice(..n * d);
-                let gate = &mut s.gate.slice_mut(..n * wd.ff);
-                product(g, w, &layer.gate, &h, &s.xq, n, gate)?;
-                let up = &mut s.up.slice_mut(..n * wd.ff);
-                product(g, w, &layer.up, &h, &s.xq, n, up)?;
+                let mut gate_up = [
+                    (&layer.gate, s.gate.slice_mut(..n * wd.ff)),
+                    (&layer.up, s.up.slice_mut(..n * wd.ff)),
+                ];
+                products(g, w, &mut gate_up, &h, &s.xq, n)?;
             }
             g.act_mul(
                 c.arch == Arch::Gemma3,
@@ -368,6 +415,15 @@ impl Pass<'_> {
                 &mut s.top_id.slice_mut(..wanted * k),
                 &mut s.lse.slice_mut(..wanted),
             )?;
+            if draw {
+                g.draw_rows_queued(
+                    &s.top_val.slice(..wanted * k),
+                    &s.top_id.slice(..wanted * k),
+                    k,
+                    wanted,
+                    &mut s.draws,
+                )?;
+            }
         }
         Ok(())
     }
