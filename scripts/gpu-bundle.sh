@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release binaries the GPU machine runs (it has no Rust toolchain) and puts
 # them, stripped, with the fixture into .device-bundle/ (git-ignored; carried by the
-# device tool). See scripts/gpu-tests.sh and scripts/gpu-final.sh.
+# device tool). scripts/gpu-run.sh runs them there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p llorch-benches --bin gpu_bench --bin qmm_bench -p llorch-daemons --bin llorch --bin worker-orcd

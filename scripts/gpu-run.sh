@@ -43,11 +43,11 @@ for step in "$@"; do
                 $B/gpu_bench --synth gemma3-270m-q5 --device cuda:0 --prefill 16 --seqs 1 --steps 32 \
                 > "$OUT/ncu-gemma.txt" 2>&1; tail -60 "$OUT/ncu-gemma.txt" ;;
         llama)
-            # llama.cpp (built by the llama-cpp-cuda note in benches/reports/cuda.md) on
+            # llama.cpp (built by scripts/llama-cpp-cuda/build.sh) on
             # the models present: prompt 512 and batch-1 decode (llama-bench), and the
             # aggregate decode of 64 sequences (llama-batched-bench).
             L=/tmp/llama; mkdir -p $L
-            [ -x $L/bin/llama-bench ] || { tar xJf .device-llama/llama-cuda.tar.xz -C $L && tar xzf .device-llama/batched.tgz -C $L; }
+            [ -x $L/bin/llama-bench ] || tar xJf .device-llama/llama-cuda.tar.xz -C $L
             for m in /tmp/models/*.gguf; do
                 echo "--- $m"
                 $L/bin/llama-bench -m "$m" -ngl 99 -fa 1 -p 512 -n 128 -r 3 2>&1 | grep -E "^\|" | tee -a "$OUT/llama-bench.txt"

@@ -10,6 +10,7 @@
 use llorch_benches::engine_load::arg;
 use llorch_cuda::{CudaSlice, DecodeProducts, Gpu, QActs, QFormat};
 use llorch_worker::quant::{GgmlType, quantize_row};
+use llorch_worker::synth::SynthRng;
 
 /// (name, GGUF type, device format, rows, columns): gemma-3-270m's and Llama-3-8B's
 /// matrices.
@@ -35,15 +36,8 @@ const CASES: &[(&str, GgmlType, QFormat, usize, usize)] = &[
 
 /// A pseudo-random stream in [-1, 1).
 fn noise(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 23) as f32) - 1.0
-        })
-        .collect()
+    let mut r = SynthRng::new(seed);
+    (0..n).map(|_| r.uniform()).collect()
 }
 
 /// `rows` rows of valid blocks: 64 distinct random rows, repeated.

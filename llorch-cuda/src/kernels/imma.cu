@@ -19,9 +19,9 @@
 // column i) into Q/M. Every lane of the warp must call it.
 __device__ __forceinline__ void quant_block(float x, u8* __restrict__ Q, int2* __restrict__ M, size_t blk) {
     const int lane = threadIdx.x & 31;
-    float amax = fabsf(x);
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, off));
+    // The max of |x| as bits (non-negative floats order as their bits; a NaN or an
+    // infinity marks the block bad below, whatever this gives).
+    const float amax = __uint_as_float(__reduce_max_sync(FULL_MASK, __float_as_uint(fabsf(x))));
     // A NaN or infinite input makes the block's scale NaN (it propagates, as in f32).
     const float fmax = __int_as_float(0x7f7fffff);
     const bool bad = __any_sync(FULL_MASK, !(fabsf(x) <= fmax));
@@ -29,9 +29,7 @@ __device__ __forceinline__ void quant_block(float x, u8* __restrict__ Q, int2* _
     // Blocks of tiny values (amax below ~1e-34, where 32767 / amax overflows) divide first.
     const float t = id <= fmax ? x * id : x / amax * QA_RANGE;
     const int a = bad ? 0 : max(-32767, min(32767, __float2int_rn(t)));
-    int s = a;
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(FULL_MASK, s, off);
+    const int s = __reduce_add_sync(FULL_MASK, a);
     const int half = lane >> 4, c = (lane & 15) >> 2, k = lane & 3;
     u8* q = Q + blk * 64 + 16 * c + 4 * half + k;
     q[0] = (u8)((a >> 8) & 0xff);

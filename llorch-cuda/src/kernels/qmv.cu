@@ -130,7 +130,7 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
         }
 }
 
-#define QV_THREADS 256
+#define QV_THREADS 128
 #define LLORCH_QV1(NAME, F, R, T)                                                                 \
     extern "C" __global__ void __launch_bounds__(QV_THREADS)                                      \
         qmv_q_##NAME##_r##R##_t##T(const u8* W0, float* Y0, int rows0, const u8* W1, float* Y1,   \

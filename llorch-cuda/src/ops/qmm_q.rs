@@ -288,7 +288,7 @@ pub struct ProductPart<'a, 'w, 'y> {
 }
 
 /// Threads per block of the decode products (`qmv.cu`).
-const QV_THREADS: usize = 256;
+const QV_THREADS: usize = 128;
 
 /// When the integer products take the decode kernels (`qmv.cu`) instead of tensor
 /// cores: steps of at most `max_tokens` tokens (0: never), with `rows_per_warp` rows
