@@ -153,7 +153,7 @@ pub enum Kernel {
     QmvQ {
         /// Weight format ([`QFormat::is_integer`]).
         fmt: QFormat,
-        /// Rows per warp (1 or 2).
+        /// Rows per warp (1, 2 or 4).
         rows: u8,
         /// Most tokens per launch.
         tokens: u8,
@@ -203,10 +203,10 @@ pub const QQ_TILES: [(u8, u8); 9] = [
 ];
 
 /// Most blocks of 32 values a warp of the norm kernels holds (`rows.cu`): widths up to
-/// 2 048, 4 096, 4 096 and 8 192 (see [`NORM_WARPS`]).
-pub const NORM_REGS: [u8; 4] = [2, 4, 8, 16];
+/// 2 048, 4 096, 8 192 and 32 768 (see [`NORM_WARPS`]).
+pub const NORM_REGS: [u8; 4] = [2, 4, 16, 32];
 /// Most warps of a norm block, by [`NORM_REGS`] entry.
-pub const NORM_WARPS: [usize; 4] = [32, 32, 16, 16];
+pub const NORM_WARPS: [usize; 4] = [32, 32, 16, 32];
 
 /// (rows per warp, most tokens) of the decode products (`qmv.cu`).
 pub const QV_SHAPES: [(u8, u8); 7] = [(1, 1), (2, 1), (4, 1), (1, 2), (2, 2), (1, 4), (2, 4)];

@@ -15,6 +15,8 @@
 // (shuffles), then every lane of it keeps the partition's fma chain; lane 0 adds the
 // eight partitions at the end. U rounds of loads are issued before their arithmetic.
 
+static_assert(TC_WARPS == 8, "a warp's eight quads are qmm_q's partitions");
+
 // Byte-wise dot products: a · b + c over four byte pairs (signedness per operand).
 template <bool AS, bool BS>
 __device__ __forceinline__ int dp4(u32 a, u32 b, int c) {

@@ -6,8 +6,8 @@
 // every warp holds one whole block per pass.
 
 // The norms hold a row in registers: warp w of the block's NW takes the row's 32-value
-// blocks w, w + NW, …, lane l column l of each (at most RR blocks per warp: 2, 8 or 16
-// by the width), so the row is read once and every warp holds whole blocks for the
+// blocks w, w + NW, …, lane l column l of each (at most RR blocks per warp: 2, 4, 16 or
+// 32 by the width), so the row is read once and every warp holds whole blocks for the
 // fused quantization. Sums of squares in f64: each lane in block order, then the
 // warp's butterfly, then the warps in order (a fixed order that depends only on the
 // width).
@@ -126,8 +126,8 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
 }
 
 // Must match NORM_REGS and NORM_WARPS (kernels.rs): 32 warps for 2 or 4 blocks each,
-// 16 (more registers) for 8 and 16.
-#define NORM_THREADS(RR) ((RR) <= 4 ? 1024 : 512)
+// 16 (more registers) for 16; 32 for 32 (the widest rows: registers spill there).
+#define NORM_THREADS(RR) ((RR) <= 4 || (RR) >= 32 ? 1024 : 512)
 #define LLORCH_NORMS(RR)                                                                          \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         rms_norm_r##RR(const float* x, const float* w, float* y, int width, float eps, u8* Q,     \
@@ -145,8 +145,8 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
     }
 LLORCH_NORMS(2)
 LLORCH_NORMS(4)
-LLORCH_NORMS(8)
 LLORCH_NORMS(16)
+LLORCH_NORMS(32)
 
 // One row's head: optional RMS norm, then rotary embedding at `pos` (in `v`, shared).
 __device__ void norm_rope(float* v, int head_dim, const float* __restrict__ norm_w, float eps, int pos,

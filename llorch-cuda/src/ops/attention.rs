@@ -110,14 +110,14 @@ impl Gpu {
                 && cache.len() >= plan.num_pages * plan.page_size * kv_width,
             || format!("bad shape {dims:?}"),
         )?;
-        if n == 0 {
-            return Ok(());
-        }
         if let Some(x) = xq.as_deref_mut() {
             shape("attention", dims.v_head_dim.is_multiple_of(64), || {
                 format!("quantized output of {}-wide value heads", dims.v_head_dim)
             })?;
             x.prepare("attention", n, dims.n_heads * dims.v_head_dim)?;
+        }
+        if n == 0 {
+            return Ok(());
         }
         let c = cfg((n, dims.n_heads), 128)?;
         let args = [

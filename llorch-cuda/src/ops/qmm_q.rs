@@ -222,7 +222,8 @@ impl Gpu {
     }
 
     /// The decode kernels (`qmv.cu`) over 1-3 matrices: the same bits as the
-    /// tensor-core product, `per_warp` rows per warp (1 or 2), at most 4 tokens.
+    /// tensor-core product, `per_warp` rows per warp (1, 2 or 4; 4 at one token), at
+    /// most 4 tokens.
     /// Checked by the callers.
     fn qmv_q(
         &self,

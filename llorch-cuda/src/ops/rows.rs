@@ -49,7 +49,7 @@ fn norm_shape(kernel: &'static str, width: usize) -> Result<(usize, u8)> {
     let Some((regs, warps)) = fit else {
         return Err(crate::CudaError::Shape {
             kernel,
-            why: format!("rows of {width} values, over the norms' 8192"),
+            why: format!("rows of {width} values, over the norms' 32768"),
         });
     };
     Ok((blocks.min(warps) * 32, regs))

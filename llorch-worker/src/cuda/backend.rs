@@ -443,7 +443,7 @@ impl CudaBackend {
     ) -> Result<(), CudaError> {
         let vocab = self.vocab;
         let h = &self.host;
-        // (Copied by `collect`, which waited for them.)
+        // (Copied by `collect`; `get` waits for each copy.)
         let (vals, ids, lse, drawn) = (h.vals.get()?, h.ids.get()?, h.lse.get()?, h.drawn.get()?);
         // Each sequence's first logit row and first value in `full`.
         let mut at = Vec::with_capacity(batch.len());
