@@ -111,14 +111,14 @@ impl Gpu {
     }
 
     /// Sets when integer products take the decode kernels (the same bits either way:
-    /// a benchmarking and testing knob). Returns the setting in force (at most 4
+    /// a benchmarking and testing knob). Returns the setting in force (at most 2
     /// tokens; 1, 2 or 4 rows per warp).
     pub fn set_decode_products(
         &mut self,
         d: crate::ops::DecodeProducts,
     ) -> crate::ops::DecodeProducts {
         self.decode = crate::ops::DecodeProducts {
-            max_tokens: d.max_tokens.min(4),
+            max_tokens: d.max_tokens.min(2),
             rows_per_warp: d.rows_per_warp.filter(|r| [1, 2, 4].contains(r)),
         };
         self.decode

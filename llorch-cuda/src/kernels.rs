@@ -209,7 +209,7 @@ pub const NORM_REGS: [u8; 4] = [2, 4, 16, 32];
 pub const NORM_WARPS: [usize; 4] = [32, 32, 16, 32];
 
 /// (rows per warp, most tokens) of the decode products (`qmv.cu`).
-pub const QV_SHAPES: [(u8, u8); 7] = [(1, 1), (2, 1), (4, 1), (1, 2), (2, 2), (1, 4), (2, 4)];
+pub const QV_SHAPES: [(u8, u8); 5] = [(1, 1), (2, 1), (4, 1), (1, 2), (2, 2)];
 
 impl Kernel {
     /// Every kernel.

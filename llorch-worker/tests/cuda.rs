@@ -34,6 +34,14 @@ fn noise(seed: u64, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// `rows` rows of `cols` noise (`seed`) quantized to `ty`, as GGUF block bytes.
+fn quantized_matrix(ty: GgmlType, seed: u64, rows: usize, cols: usize) -> Vec<u8> {
+    noise(seed, rows * cols)
+        .chunks(cols)
+        .flat_map(|r| quantize_row(ty, r).unwrap())
+        .collect()
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn qmm_matches_an_f64_reference_for_every_format_and_is_batch_invariant() {
@@ -102,11 +110,7 @@ fn qmm_cases(gpu: &Gpu, quantized: bool, tol: f64) {
         .filter(|(_, (_, fmt), _)| !quantized || fmt.is_integer())
     {
         let ntok = 19;
-        let wf = noise(seed as u64 + 1, rows * cols);
-        let bytes: Vec<u8> = wf
-            .chunks(cols)
-            .flat_map(|r| quantize_row(ty, r).unwrap())
-            .collect();
+        let bytes = quantized_matrix(ty, seed as u64 + 1, rows, cols);
         // The reference multiplies the dequantized weights in f64.
         let rb = bytes.len() / rows;
         let mut deq = vec![0.0f32; rows * cols];
@@ -408,7 +412,7 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     // On 132 SMs these rows × tokens pick every block shape of `QQ_TILES`: 2048 rows
     // take 16/32/64 tokens × 1 row tile, 4096 rows × 2, 8192 rows × 4 (× 2 at 64); the
-    // decode kernels (`qmv.cu`, steps of 1-4 tokens) run with 1 and 2 rows per warp.
+    // decode kernels (`qmv.cu`, steps of 1-2 tokens) run with 1, 2 and 4 rows per warp.
     for (ty, fmt) in [
         (GgmlType::Q4_K, QFormat::Q4K),
         (GgmlType::Q5_K, QFormat::Q5K),
@@ -420,11 +424,9 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
         (GgmlType::Q8_0, QFormat::Q8_0),
     ] {
         for rows in [2048, 4096, 8192] {
-            let bytes: Vec<u8> = noise(rows as u64, rows * cols)
-                .chunks(cols)
-                .flat_map(|r| quantize_row(ty, r).unwrap())
-                .collect();
-            let w = gpu.upload(&bytes).unwrap();
+            let w = gpu
+                .upload(&quantized_matrix(ty, rows as u64, rows, cols))
+                .unwrap();
             if rows == 2048 {
                 // Weights off the 16-byte boundary the kernels load from: a typed error.
                 let mut q = QActs::new(&gpu, cols).unwrap();
@@ -464,11 +466,11 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
                 }
                 tiled = y;
             }
-            // Steps of 1-4 tokens on the decode kernels (1, 2 or 4 rows per warp; 4 at
-            // one token): the tensor cores' bits.
+            // Steps of 1-2 tokens on the decode kernels (1, 2 or 4 rows per warp; 4 at
+            // one token), 3-4 back on the tensor cores: the tensor cores' bits.
             for per_warp in [1, 2, 4] {
                 gpu.set_decode_products(DecodeProducts {
-                    max_tokens: 4,
+                    max_tokens: 2,
                     rows_per_warp: Some(per_warp),
                 });
                 for ntok in 1..=4 {
@@ -502,11 +504,8 @@ fn grouped_products_give_each_matrix_its_own_bits() {
             .iter()
             .enumerate()
             .map(|(i, &rows)| {
-                let bytes: Vec<u8> = noise(i as u64 + 3, rows * cols)
-                    .chunks(cols)
-                    .flat_map(|r| quantize_row(ty, r).unwrap())
-                    .collect();
-                gpu.upload(&bytes).unwrap()
+                gpu.upload(&quantized_matrix(ty, i as u64 + 3, rows, cols))
+                    .unwrap()
             })
             .collect();
         for ntok in 1..=4 {
@@ -538,7 +537,7 @@ fn grouped_products_give_each_matrix_its_own_bits() {
                 .collect();
             for per_warp in [1, 2, 4] {
                 gpu.set_decode_products(DecodeProducts {
-                    max_tokens: 4,
+                    max_tokens: 2,
                     rows_per_warp: Some(per_warp),
                 });
                 let mut ys: Vec<_> = heights

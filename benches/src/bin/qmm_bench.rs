@@ -56,7 +56,7 @@ fn weights(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
 /// The paths of a product of `fmt` at `ntok` tokens: (label, decode setting).
 fn paths(fmt: QFormat, ntok: usize) -> Vec<(&'static str, DecodeProducts)> {
     let mut v = vec![("tensor cores", DecodeProducts::TENSOR_CORES)];
-    if fmt.is_integer() && ntok <= 4 {
+    if fmt.is_integer() && ntok <= 2 {
         for (label, per_warp) in [
             ("decode 1 row/warp", 1),
             ("decode 2 rows/warp", 2),
@@ -65,7 +65,7 @@ fn paths(fmt: QFormat, ntok: usize) -> Vec<(&'static str, DecodeProducts)> {
             v.push((
                 label,
                 DecodeProducts {
-                    max_tokens: 4,
+                    max_tokens: 2,
                     rows_per_warp: Some(per_warp),
                 },
             ));

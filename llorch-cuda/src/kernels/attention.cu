@@ -23,8 +23,8 @@ __device__ __forceinline__ float qk_part(const float2* q2, const u16* kp, int la
     return part;
 }
 
-// Quantizes a 32-value block held as pairs by 16 lanes (half `sel` of the warp: lane
-// 16·sel + i holds columns 2i, 2i+1), exactly as quant_block does one value per lane.
+// Quantizes a 32-value block held as pairs by one half-warp (its lane i holds columns
+// 2i, 2i+1), exactly as quant_block does one value per lane (imma.cu's helpers).
 __device__ __forceinline__ void quant_pairs(float x0, float x1, u8* __restrict__ Q, int2* __restrict__ M,
                                             size_t blk) {
     const int lane = threadIdx.x & 31, i = lane & 15;
@@ -32,24 +32,15 @@ __device__ __forceinline__ void quant_pairs(float x0, float x1, u8* __restrict__
     float amax = fmaxf(fabsf(x0), fabsf(x1));
 #pragma unroll
     for (int off = 8; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, off));
-    const float fmax = __int_as_float(0x7f7fffff);
-    const bool bad = (__ballot_sync(FULL_MASK, !(fabsf(x0) <= fmax) || !(fabsf(x1) <= fmax)) & group) != 0;
-    const float id = amax > 0.0f ? QA_RANGE / amax : 0.0f;
-    int s = 0;
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-        const float x = e ? x1 : x0;
-        const float t = id <= fmax ? x * id : x / amax * QA_RANGE;
-        const int a = bad ? 0 : max(-32767, min(32767, __float2int_rn(t)));
-        s += a;
-        const int col = 2 * i + e, half = col >> 4, c = (col & 15) >> 2, k = col & 3;
-        u8* q = Q + blk * 64 + 16 * c + 4 * half + k;
-        q[0] = (u8)((a >> 8) & 0xff);
-        q[8] = (u8)(a & 0xff);
-    }
+    const bool bad = (__ballot_sync(FULL_MASK, quant_bad(x0) || quant_bad(x1)) & group) != 0;
+    const float id = quant_inv(amax);
+    const int a0 = quant_code(x0, amax, id, bad), a1 = quant_code(x1, amax, id, bad);
+    quant_store(Q, blk, 2 * i, a0);
+    quant_store(Q, blk, 2 * i + 1, a1);
+    int s = a0 + a1;
 #pragma unroll
     for (int off = 8; off > 0; off >>= 1) s += __shfl_xor_sync(FULL_MASK, s, off);
-    if (i == 0) M[blk] = make_int2(__float_as_int(bad ? __int_as_float(0x7fc00000) : amax / QA_RANGE), s);
+    if (i == 0) M[blk] = quant_meta(amax, bad, s);
 }
 
 // meta[2 * row] = position, meta[2 * row + 1] = offset of the row's page table in `pages`.

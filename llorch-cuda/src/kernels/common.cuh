@@ -38,10 +38,12 @@ __device__ __forceinline__ double warp_sum_d(double v) {
 }
 
 // Sum over a block of `blockDim.x` threads (a multiple of 32, at most 1024) in a
-// fixed order; every thread gets the result. `red` holds 32 doubles.
+// fixed order; every thread gets the result. `red` holds 32 doubles (untouched by a
+// one-warp block).
 __device__ double block_sum_d(double v, double* red) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     v = warp_sum_d(v);
+    if (nw == 1) return v;
     __syncthreads();
     if (lane == 0) red[warp] = v;
     __syncthreads();

@@ -15,26 +15,45 @@
 // Meta per block: (dx as bits, Σa).
 #define QA_RANGE 32767.0f
 
+// Whether x is a NaN or an infinity (a block holding one is bad: its scale is NaN, its
+// codes 0, so the NaN propagates as in f32).
+__device__ __forceinline__ bool quant_bad(float x) { return !(fabsf(x) <= __int_as_float(0x7f7fffff)); }
+
+// The reciprocal step of a block whose largest |value| is amax.
+__device__ __forceinline__ float quant_inv(float amax) { return amax > 0.0f ? QA_RANGE / amax : 0.0f; }
+
+// The code of x in a block whose largest |value| is amax (id = quant_inv(amax)).
+__device__ __forceinline__ int quant_code(float x, float amax, float id, bool bad) {
+    // Blocks of tiny values (amax below ~1e-34, where 32767 / amax overflows) divide first.
+    const float t = id <= __int_as_float(0x7f7fffff) ? x * id : x / amax * QA_RANGE;
+    return bad ? 0 : max(-32767, min(32767, __float2int_rn(t)));
+}
+
+// Stores code a of column col (0..31) of block blk, in the layout above.
+__device__ __forceinline__ void quant_store(u8* __restrict__ Q, size_t blk, int col, int a) {
+    const int half = col >> 4, c = (col & 15) >> 2, k = col & 3;
+    u8* q = Q + blk * 64 + 16 * c + 4 * half + k;
+    q[0] = (u8)((a >> 8) & 0xff);
+    q[8] = (u8)(a & 0xff);
+}
+
+// A block's meta: (dx as bits, Σa).
+__device__ __forceinline__ int2 quant_meta(float amax, bool bad, int sum) {
+    return make_int2(__float_as_int(bad ? __int_as_float(0x7fc00000) : amax / QA_RANGE), sum);
+}
+
 // Quantizes block `blk` (32 values, one per lane of a whole warp, lane i holding
 // column i) into Q/M. Every lane of the warp must call it.
 __device__ __forceinline__ void quant_block(float x, u8* __restrict__ Q, int2* __restrict__ M, size_t blk) {
     const int lane = threadIdx.x & 31;
     // The max of |x| as bits (non-negative floats order as their bits; a NaN or an
-    // infinity marks the block bad below, whatever this gives).
+    // infinity marks the block bad, whatever this gives).
     const float amax = __uint_as_float(__reduce_max_sync(FULL_MASK, __float_as_uint(fabsf(x))));
-    // A NaN or infinite input makes the block's scale NaN (it propagates, as in f32).
-    const float fmax = __int_as_float(0x7f7fffff);
-    const bool bad = __any_sync(FULL_MASK, !(fabsf(x) <= fmax));
-    const float id = amax > 0.0f ? QA_RANGE / amax : 0.0f;
-    // Blocks of tiny values (amax below ~1e-34, where 32767 / amax overflows) divide first.
-    const float t = id <= fmax ? x * id : x / amax * QA_RANGE;
-    const int a = bad ? 0 : max(-32767, min(32767, __float2int_rn(t)));
+    const bool bad = __any_sync(FULL_MASK, quant_bad(x));
+    const int a = quant_code(x, amax, quant_inv(amax), bad);
     const int s = __reduce_add_sync(FULL_MASK, a);
-    const int half = lane >> 4, c = (lane & 15) >> 2, k = lane & 3;
-    u8* q = Q + blk * 64 + 16 * c + 4 * half + k;
-    q[0] = (u8)((a >> 8) & 0xff);
-    q[8] = (u8)(a & 0xff);
-    if (lane == 0) M[blk] = make_int2(__float_as_int(bad ? __int_as_float(0x7fc00000) : amax / QA_RANGE), s);
+    quant_store(Q, blk, lane, a);
+    if (lane == 0) M[blk] = quant_meta(amax, bad, s);
 }
 
 // Rows of inputs to quantized blocks: one warp per block.

@@ -143,8 +143,7 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
 // Must match QV_SHAPES (kernels.rs).
 #define LLORCH_QV(NAME, F)                                                                        \
     LLORCH_QV1(NAME, F, 1, 1) LLORCH_QV1(NAME, F, 2, 1) LLORCH_QV1(NAME, F, 4, 1)                 \
-    LLORCH_QV1(NAME, F, 1, 2) LLORCH_QV1(NAME, F, 2, 2) LLORCH_QV1(NAME, F, 1, 4)                 \
-    LLORCH_QV1(NAME, F, 2, 4)
+    LLORCH_QV1(NAME, F, 1, 2) LLORCH_QV1(NAME, F, 2, 2)
 
 LLORCH_QV(q8_0, F_Q8_0)
 LLORCH_QV(q4_0, F_Q4_0)

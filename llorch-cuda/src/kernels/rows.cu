@@ -10,18 +10,7 @@
 // 32 by the width), so the row is read once and every warp holds whole blocks for the
 // fused quantization. Sums of squares in f64: each lane in block order, then the
 // warp's butterfly, then the warps in order (a fixed order that depends only on the
-// width).
-__device__ __forceinline__ double row_sum_d(double s, double* red) {
-    const int nw = blockDim.x >> 5;
-    s = warp_sum_d(s);
-    if (nw == 1) return s;
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = s;
-    __syncthreads();
-    double t = 0.0;
-    for (int w = 0; w < nw; ++w) t += red[w];
-    return t;
-}
+// width; `block_sum_d`).
 
 // The row block of this thread's warp's j-th, and its column (-1 past the row).
 __device__ __forceinline__ int row_blk(int j) { return (threadIdx.x >> 5) + j * (blockDim.x >> 5); }
@@ -67,7 +56,7 @@ __device__ __forceinline__ void rms_norm_impl(const float* __restrict__ x, const
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
     float v[RR];
-    const double ss = row_sum_d(load_row<RR>(x, off, width, v), red);
+    const double ss = block_sum_d(load_row<RR>(x, off, width, v), red);
     store_normed<RR>(v, rms_scale(ss, width, eps), w, y, off, width, Q, M);
 }
 
@@ -90,7 +79,7 @@ __device__ __forceinline__ void add_normed_impl(float* __restrict__ x, const flo
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
     float xv[RR], ov[RR];
-    const double oss = row_sum_d(load_row<RR>(o, off, width, ov), red);
+    const double oss = block_sum_d(load_row<RR>(o, off, width, ov), red);
     load_row<RR>(x, off, width, xv);
     add_residual<RR>(xv, ov, w, oss, width, eps);
 #pragma unroll
@@ -112,7 +101,7 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
     const size_t off = (size_t)blockIdx.x * width;
     float xv[RR], ov[RR];
     load_row<RR>(x, off, width, xv);
-    const double oss = row_sum_d(load_row<RR>(o, off, width, ov), red);
+    const double oss = block_sum_d(load_row<RR>(o, off, width, ov), red);
     add_residual<RR>(xv, ov, w, oss, width, eps);
     double ss = 0.0;
 #pragma unroll
@@ -121,7 +110,7 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
         if (col >= 0) x[off + col] = xv[j];
         ss += (double)xv[j] * (double)xv[j];
     }
-    ss = row_sum_d(ss, red);
+    ss = block_sum_d(ss, red);
     store_normed<RR>(xv, rms_scale(ss, width, eps), next_w, h, off, width, Q, M);
 }
 

@@ -84,8 +84,8 @@ pub struct AttnDims {
 impl Gpu {
     /// Attention of every planned row and head over the paged cache of one layer
     /// (`[page][slot][K heads | V heads]`, half precision); with `xq`, the output
-    /// quantized into it too (as [`Gpu::quantize_acts`] would; value heads of a
-    /// multiple of 64).
+    /// quantized into it too (as [`Gpu::quantize_acts`] would: by the attention
+    /// kernel itself for value heads of a multiple of 64, else by a second launch).
     pub fn attention(
         &self,
         q: &CudaView<'_, f32>,
@@ -93,7 +93,7 @@ impl Gpu {
         out: &mut CudaViewMut<'_, f32>,
         plan: &AttnPlan,
         dims: &AttnDims,
-        mut xq: Option<&mut QActs>,
+        xq: Option<&mut QActs>,
     ) -> Result<()> {
         let n = plan.rows();
         let kv_width = dims.n_kv_heads * (dims.head_dim + dims.v_head_dim);
@@ -110,13 +110,19 @@ impl Gpu {
                 && cache.len() >= plan.num_pages * plan.page_size * kv_width,
             || format!("bad shape {dims:?}"),
         )?;
-        if let Some(x) = xq.as_deref_mut() {
-            shape("attention", dims.v_head_dim.is_multiple_of(64), || {
-                format!("quantized output of {}-wide value heads", dims.v_head_dim)
-            })?;
-            x.prepare("attention", n, dims.n_heads * dims.v_head_dim)?;
+        let width = dims.n_heads * dims.v_head_dim;
+        // The kernel quantizes whole 64-value halves of its warps' output.
+        let (mut fused, after) = match xq {
+            Some(x) if dims.v_head_dim.is_multiple_of(64) => (Some(x), None),
+            other => (None, other),
+        };
+        if let Some(x) = fused.as_deref_mut() {
+            x.prepare("attention", n, width)?;
         }
         if n == 0 {
+            if let Some(x) = after {
+                self.quantize_acts(&out.slice(..), 0, width, x)?;
+            }
             return Ok(());
         }
         let c = cfg((n, dims.n_heads), 128)?;
@@ -131,18 +137,21 @@ impl Gpu {
         let mut b = self.stream.launch_builder(self.func(Kernel::Attention));
         b.arg(q)
             .arg(cache)
-            .arg(out)
+            .arg(&mut *out)
             .arg(plan.meta.device()?)
             .arg(plan.pages.device()?);
         for a in &args {
             b.arg(a);
         }
-        super::qmm_q::quant_args(&mut b, xq);
+        super::qmm_q::quant_args(&mut b, fused);
         // SAFETY: each row's positions are covered by its page table and page ids are
         // below the cache's page count (checked when the plan was set); head widths
         // fit the kernel's shared buffers; q and out sizes checked above, and the
         // quantized output holds n rows of the output (`prepare`).
         unsafe { b.launch(c) }?;
+        if let Some(x) = after {
+            self.quantize_acts(&out.slice(..n * width), n, width, x)?;
+        }
         Ok(())
     }
 }

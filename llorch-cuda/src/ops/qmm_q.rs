@@ -122,13 +122,7 @@ impl Gpu {
         ntok: usize,
         y: &mut CudaViewMut<'_, f32>,
     ) -> Result<()> {
-        shape("qmm_q", fmt.is_integer(), || {
-            format!("{fmt:?} is not integer-coded")
-        })?;
-        check_product(self, "qmm_q", fmt, w, rows, cols, ntok, y)?;
-        shape("qmm_q", q.cols == cols && q.ntok >= ntok, || {
-            format!("inputs hold {:?}, product wants {ntok} × {cols}", q.shape())
-        })?;
+        check_q_product(self, fmt, w, rows, cols, q, ntok, y)?;
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
@@ -201,15 +195,9 @@ impl Gpu {
         let total: usize = parts.iter().map(|p| p.rows).sum();
         match self.decode_rows(fmt, total, ntok) {
             Some(per_warp) if parts.len() <= 3 => {
-                shape("qmm_q", fmt.is_integer(), || {
-                    format!("{fmt:?} is not integer-coded")
-                })?;
                 for p in parts.iter() {
-                    check_product(self, "qmm_q", fmt, p.w, p.rows, cols, ntok, p.y)?;
+                    check_q_product(self, fmt, p.w, p.rows, cols, q, ntok, p.y)?;
                 }
-                shape("qmm_q", q.cols == cols && q.ntok >= ntok, || {
-                    format!("inputs hold {:?}, product wants {ntok} × {cols}", q.shape())
-                })?;
                 self.qmv_q(fmt, cols, q, ntok, per_warp, parts)
             }
             _ => {
@@ -223,7 +211,7 @@ impl Gpu {
 
     /// The decode kernels (`qmv.cu`) over 1-3 matrices: the same bits as the
     /// tensor-core product, `per_warp` rows per warp (1, 2 or 4; 4 at one token), at
-    /// most 4 tokens.
+    /// most 2 tokens.
     /// Checked by the callers.
     fn qmv_q(
         &self,
@@ -254,20 +242,23 @@ impl Gpu {
         let pw = usize::from(per_warp);
         let warps: usize = parts.iter().map(|p| p.rows.div_ceil(pw)).sum();
         let c = cfg((warps.div_ceil(QV_THREADS / 32).max(1), 1), QV_THREADS)?;
-        let rows: Vec<i32> = parts.iter().map(|p| int(p.rows)).collect::<Result<_>>()?;
+        // Three (weights, outputs, rows) segments; absent ones have no rows.
+        let mut rows = [0i32; 3];
+        for (r, p) in rows.iter_mut().zip(parts.iter()) {
+            *r = int(p.rows)?;
+        }
         let (cols, ntok) = (int(cols)?, int(ntok)?);
-        let zero = 0i32;
         let mut b = self.stream.launch_builder(self.func(Kernel::QmvQ {
             fmt,
             rows: per_warp,
             tokens,
         }));
-        let absent = 3 - parts.len();
+        let present = parts.len();
         for (p, r) in parts.iter_mut().zip(&rows) {
             b.arg(p.w).arg(&mut *p.y).arg(r);
         }
-        for _ in 0..absent {
-            b.arg(&NULL).arg(&NULL).arg(&zero);
+        for r in &rows[present..] {
+            b.arg(&NULL).arg(&NULL).arg(r);
         }
         b.arg(&cols).arg(&q.data).arg(&q.meta).arg(&ntok);
         // SAFETY: as for `qmm_q` (every matrix's sizes checked by the callers); absent
@@ -297,7 +288,7 @@ const QV_THREADS: usize = 128;
 /// bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeProducts {
-    /// Most tokens of a step the decode kernels take (at most 4).
+    /// Most tokens of a step the decode kernels take (at most 2).
     pub max_tokens: usize,
     /// Rows per warp (1, 2 or 4; 4 at one token only), or `None` for the shape's choice.
     pub rows_per_warp: Option<u8>,
@@ -318,6 +309,28 @@ impl Default for DecodeProducts {
             rows_per_warp: None,
         }
     }
+}
+
+/// The checks of an integer product: an integer format, `w`/`y` holding the product
+/// (`check_product`) and `q` holding `ntok` rows of `cols` quantized inputs.
+#[allow(clippy::too_many_arguments)]
+fn check_q_product(
+    gpu: &Gpu,
+    fmt: QFormat,
+    w: &CudaView<'_, u8>,
+    rows: usize,
+    cols: usize,
+    q: &QActs,
+    ntok: usize,
+    y: &CudaViewMut<'_, f32>,
+) -> Result<()> {
+    shape("qmm_q", fmt.is_integer(), || {
+        format!("{fmt:?} is not integer-coded")
+    })?;
+    check_product(gpu, "qmm_q", fmt, w, rows, cols, ntok, y)?;
+    shape("qmm_q", q.cols == cols && q.ntok >= ntok, || {
+        format!("inputs hold {:?}, product wants {ntok} × {cols}", q.shape())
+    })
 }
 
 /// The block shape of an integer product (it changes no sum) and its blocks: one token

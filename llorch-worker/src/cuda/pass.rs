@@ -135,8 +135,8 @@ pub(super) struct Pass<'a> {
 }
 
 /// `out = x · mᵀ` for `n` rows: integer formats on the tensor cores take the quantized
-/// inputs in `xq` (filled from `x` by [`quantize_for`], or by the kernel that wrote `x`:
-/// see [`fused`]), the others `x` itself.
+/// inputs in `xq` (filled from `x` by the kernel that wrote `x`: see [`fused`]), the
+/// others `x` itself.
 fn product(
     g: &Gpu,
     w: &DeviceWeights,
@@ -189,21 +189,6 @@ fn products(
 /// `xq` for a kernel whose output feeds `ms`, when one of them takes quantized inputs.
 fn fused<'q>(g: &Gpu, ms: &[&DMatrix], xq: &'q mut QActs) -> Option<&'q mut QActs> {
     ms.iter().any(|m| g.takes_quantized(m.fmt)).then_some(xq)
-}
-
-/// Quantizes `x` (`n` rows of `cols`) into `xq` when one of `ms` takes quantized inputs.
-fn quantize_for(
-    g: &Gpu,
-    ms: &[&DMatrix],
-    x: &CudaView<'_, f32>,
-    n: usize,
-    cols: usize,
-    xq: &mut QActs,
-) -> Result<(), CudaError> {
-    if let Some(xq) = fused(g, ms, xq) {
-        g.quantize_acts(x, n, cols, xq)?;
-    }
-    Ok(())
 }
 
 impl Pass<'_> {
@@ -303,21 +288,16 @@ impl Pass<'_> {
                 v_head_dim: c.v_head_dim,
                 window: c.sliding_window.filter(|_| sliding),
             };
-            // Quantized (where needed) by the attention itself when its value heads
-            // allow, else after it.
-            let fuse = c.v_head_dim.is_multiple_of(64);
+            // Quantized (where needed) along with the attention.
             g.attention(
                 &s.q.slice(..n * wd.q),
                 &cache.slice(..),
                 &mut s.att.slice_mut(..n * wd.att),
                 &ix.plan,
                 &dims,
-                fused(g, &[&layer.wo], &mut s.xq).filter(|_| fuse),
+                fused(g, &[&layer.wo], &mut s.xq),
             )?;
             let att = s.att.slice(..n * wd.att);
-            if !fuse {
-                quantize_for(g, &[&layer.wo], &att, n, wd.att, &mut s.xq)?;
-            }
             product(g, w, &layer.wo, &att, &s.xq, n, &mut s.o.slice_mut(..n * d))?;
             let pn = layer.post_attn_norm.as_ref().map(|v| w.v(v));
             g.add_norm_rms(
