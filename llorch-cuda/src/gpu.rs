@@ -43,6 +43,7 @@ pub struct Gpu {
     sms: usize,
     tensor_cores: bool,
     decode: crate::ops::DecodeProducts,
+    wide: crate::ops::WideProducts,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -87,7 +88,16 @@ impl Gpu {
         let module = ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx))?;
         let mut funcs = HashMap::new();
         for k in Kernel::all() {
-            funcs.insert(k, module.load_function(&k.symbol())?);
+            let f = module.load_function(&k.symbol())?;
+            if let Kernel::QmmS { fmt, rows, tile } = k {
+                // Staged products take more than the default 48 KiB of shared memory.
+                let bytes = crate::ops::staged_smem(fmt, rows, tile);
+                f.set_attribute(
+                    cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    i32::try_from(bytes).unwrap_or(i32::MAX),
+                )?;
+            }
+            funcs.insert(k, f);
         }
         Ok(Self {
             ctx,
@@ -97,6 +107,7 @@ impl Gpu {
             sms: usize::try_from(sms).unwrap_or(1).max(1),
             tensor_cores: major >= 8,
             decode: crate::ops::DecodeProducts::default(),
+            wide: crate::ops::WideProducts::default(),
             name,
             arch,
             ordinal,
@@ -122,6 +133,17 @@ impl Gpu {
             rows_per_warp: d.rows_per_warp.filter(|r| [1, 2, 4].contains(r)),
         };
         self.decode
+    }
+
+    /// Sets which kernel takes integer products too wide for the decode kernels (the
+    /// same bits either way: a benchmarking and testing knob).
+    pub fn set_wide_products(&mut self, w: crate::ops::WideProducts) {
+        self.wide = w;
+    }
+
+    /// Which kernel takes integer products too wide for the decode kernels.
+    pub fn wide_products(&self) -> crate::ops::WideProducts {
+        self.wide
     }
 
     /// When integer products take the decode kernels.

@@ -8,6 +8,7 @@ pub fn source() -> String {
         include_str!("kernels/matmul.cu"),
         include_str!("kernels/mma.cu"),
         include_str!("kernels/imma.cu"),
+        include_str!("kernels/imma_staged.cu"),
         include_str!("kernels/qmv.cu"),
         include_str!("kernels/rows.cu"),
         include_str!("kernels/attention.cu"),
@@ -147,6 +148,16 @@ pub enum Kernel {
         /// Tiles of 16 rows per block.
         row_tiles: u8,
     },
+    /// Integer tensor-core product staged through shared memory (the same bits as
+    /// [`Kernel::QmmQ`]): `rows` rows and `tile` tokens per block (one of [`QS_TILES`]).
+    QmmS {
+        /// Weight format ([`QFormat::is_integer`]).
+        fmt: QFormat,
+        /// Rows per block.
+        rows: u8,
+        /// Tokens per block.
+        tile: u8,
+    },
     /// Decode product of an integer format with quantized inputs (the same bits as
     /// [`Kernel::QmmQ`] without tensor cores): `rows` rows per warp, up to `tokens`
     /// tokens (one of [`QV_SHAPES`]).
@@ -202,6 +213,9 @@ pub const QQ_TILES: [(u8, u8); 9] = [
     (64, 2),
 ];
 
+/// (rows, tokens) per block of the staged integer products (`imma_staged.cu`).
+pub const QS_TILES: [(u8, u8); 2] = [(64, 64), (128, 64)];
+
 /// Most blocks of 32 values a warp of the norm kernels holds (`rows.cu`): widths up to
 /// 2 048, 4 096, 8 192 and 32 768 (see [`NORM_WARPS`]).
 pub const NORM_REGS: [u8; 4] = [2, 4, 16, 32];
@@ -234,6 +248,9 @@ impl Kernel {
                     tile,
                     row_tiles,
                 });
+            }
+            for (rows, tile) in QS_TILES {
+                v.push(Kernel::QmmS { fmt, rows, tile });
             }
             for (rows, tokens) in QV_SHAPES {
                 v.push(Kernel::QmvQ { fmt, rows, tokens });
@@ -271,6 +288,9 @@ impl Kernel {
                 tile,
                 row_tiles,
             } => format!("qmm_q_{}_n{tile}_r{row_tiles}", fmt.suffix()),
+            Kernel::QmmS { fmt, rows, tile } => {
+                format!("qmm_s_{}_m{rows}_n{tile}", fmt.suffix())
+            }
             Kernel::QmvQ { fmt, rows, tokens } => {
                 format!("qmv_q_{}_r{rows}_t{tokens}", fmt.suffix())
             }

@@ -42,9 +42,9 @@ mod staging;
 pub use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
 pub use error::{CudaError, Result};
 pub use gpu::{Gpu, Graph, IndexBuf, Mark, device_count, driver_available};
-pub use kernels::{Kernel, QFormat};
+pub use kernels::{Kernel, QFormat, QS_TILES};
 pub use ops::{
     AttnDims, AttnPlan, DecodeProducts, DrawBuf, DrawParams, MAX_HEAD_DIM, ProductPart, QActs,
-    QkvOp, TOPK_MAX, TopKScratch,
+    QkvOp, TOPK_MAX, TopKScratch, WideProducts,
 };
 pub use staging::Staging;

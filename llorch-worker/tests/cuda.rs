@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use llorch_core::Device;
 use llorch_core::GpuId;
-use llorch_cuda::{DecodeProducts, Gpu, QActs, QFormat};
+use llorch_cuda::{DecodeProducts, Gpu, QActs, QFormat, QS_TILES, WideProducts};
 use llorch_worker::backend::ComputeBackend;
 use llorch_worker::forcing::teacher_force;
 use llorch_worker::model::load::load;
@@ -453,6 +453,8 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
                 })
                 .collect();
             let mut tiled = Vec::new();
+            // The register tiles (the staged ones are checked against them below).
+            gpu.set_wide_products(WideProducts::Registers);
             for ntok in [16, 32, 64] {
                 let y = product(&gpu, true, fmt, &w, rows, cols, &x[..ntok * cols], ntok);
                 for (&t, one) in [0, 5, 15, 31, 63].iter().zip(&alone) {
@@ -466,6 +468,7 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
                 }
                 tiled = y;
             }
+            gpu.set_wide_products(WideProducts::Auto);
             // Steps of 1-2 tokens on the decode kernels (1, 2 or 4 rows per warp; 4 at
             // one token), 3-4 back on the tensor cores: the tensor cores' bits.
             for per_warp in [1, 2, 4] {
@@ -567,4 +570,48 @@ fn grouped_products_give_each_matrix_its_own_bits() {
             gpu.set_decode_products(DecodeProducts::default());
         }
     }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
+fn staged_products_give_the_register_tiles_bits() {
+    let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    // Heights that leave a block's last rows empty; widths whose steps are not a
+    // multiple of the 8 partitions (Q4_K: 12 and 36 steps; Q6_K: 6, 4 and 18).
+    for (rows, cols) in [(300, 768), (4096, 512), (1000, 2304)] {
+        let mut x = noise(rows as u64, 130 * cols);
+        // A block holding an infinity (token 3) and one of zeros (token 4).
+        x[3 * cols + 5] = f32::INFINITY;
+        x[4 * cols..4 * cols + 32].fill(0.0);
+        for (ty, fmt) in [
+            (GgmlType::Q4_K, QFormat::Q4K),
+            (GgmlType::Q5_K, QFormat::Q5K),
+            (GgmlType::Q6_K, QFormat::Q6K),
+            (GgmlType::Q5_0, QFormat::Q5_0),
+            (GgmlType::Q5_1, QFormat::Q5_1),
+            (GgmlType::Q4_0, QFormat::Q4_0),
+            (GgmlType::Q4_1, QFormat::Q4_1),
+            (GgmlType::Q8_0, QFormat::Q8_0),
+        ] {
+            let w = gpu
+                .upload(&quantized_matrix(ty, cols as u64, rows, cols))
+                .unwrap();
+            for ntok in [8, 16, 37, 64, 130] {
+                let xs = &x[..ntok * cols];
+                gpu.set_wide_products(WideProducts::Registers);
+                let want = product(&gpu, true, fmt, &w, rows, cols, xs, ntok);
+                assert!(want[3 * rows].is_nan() && want[5 * rows].is_finite());
+                for (m, n) in QS_TILES {
+                    gpu.set_wide_products(WideProducts::Staged(m, n));
+                    let got = product(&gpu, true, fmt, &w, rows, cols, xs, ntok);
+                    assert!(
+                        bits(&got) == bits(&want),
+                        "{ty:?} {rows} × {cols}, {ntok} tokens, staged {m}×{n}: bits differ"
+                    );
+                }
+            }
+        }
+    }
+    gpu.set_wide_products(WideProducts::Auto);
 }

@@ -4,11 +4,12 @@
 //! `qmm_bench [--filter NAME] [--tokens 1,2,4,8,64] [--reps 20]` prints one markdown
 //! row per (matrix, tokens, path): microseconds per product (CUDA graph replays over
 //! enough weight copies that L2 holds none of them) and GB/s of weights read, and
-//! whether the path's bits equal the tensor-core product's.
+//! whether the path's bits equal the tensor-core product's; TOPS: 2 · rows · cols ·
+//! tokens per second.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use llorch_benches::engine_load::arg;
-use llorch_cuda::{CudaSlice, DecodeProducts, Gpu, QActs, QFormat};
+use llorch_cuda::{CudaSlice, DecodeProducts, Gpu, QActs, QFormat, QS_TILES, WideProducts};
 use llorch_worker::quant::{GgmlType, quantize_row};
 use llorch_worker::synth::SynthRng;
 
@@ -53,25 +54,38 @@ fn weights(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
         .collect()
 }
 
-/// The paths of a product of `fmt` at `ntok` tokens: (label, decode setting).
-fn paths(fmt: QFormat, ntok: usize) -> Vec<(&'static str, DecodeProducts)> {
-    let mut v = vec![("tensor cores", DecodeProducts::TENSOR_CORES)];
+/// One kernel path: label, decode setting, wide-product setting.
+type Path = (String, DecodeProducts, WideProducts);
+
+/// The paths of a product of `fmt` at `ntok` tokens: the tensor cores' register tiles
+/// first (the reference), the decode kernels where they apply, the staged tiles for
+/// wider steps, then the default choice.
+fn paths(fmt: QFormat, ntok: usize) -> Vec<Path> {
+    let tc = DecodeProducts::TENSOR_CORES;
+    let mut v = vec![("tensor cores".to_owned(), tc, WideProducts::Registers)];
     if fmt.is_integer() && ntok <= 2 {
-        for (label, per_warp) in [
-            ("decode 1 row/warp", 1),
-            ("decode 2 rows/warp", 2),
-            ("decode 4 rows/warp", 4),
-        ] {
+        for per_warp in [1, 2, 4] {
+            let d = DecodeProducts {
+                max_tokens: 2,
+                rows_per_warp: Some(per_warp),
+            };
             v.push((
-                label,
-                DecodeProducts {
-                    max_tokens: 2,
-                    rows_per_warp: Some(per_warp),
-                },
+                format!("decode {per_warp} rows/warp"),
+                d,
+                WideProducts::Auto,
             ));
         }
     }
-    v.push(("default", DecodeProducts::default()));
+    if fmt.is_integer() && ntok >= 8 {
+        for (m, n) in QS_TILES {
+            v.push((format!("staged {m}×{n}"), tc, WideProducts::Staged(m, n)));
+        }
+    }
+    v.push((
+        "default".to_owned(),
+        DecodeProducts::default(),
+        WideProducts::Auto,
+    ));
     v
 }
 
@@ -124,8 +138,8 @@ fn main() {
     let reps: usize = arg("--reps").and_then(|r| r.parse().ok()).unwrap_or(20);
     let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     println!("{}", gpu.describe());
-    println!("| matrix | fmt | rows × cols | tokens | path | µs | GB/s | bits |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| matrix | fmt | rows × cols | tokens | path | µs | GB/s | TOPS | bits |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let max_tok = tokens.iter().copied().max().unwrap_or(1);
     for &(name, ty, fmt, rows, cols) in CASES {
         if filter.as_deref().is_some_and(|f| !name.contains(f)) {
@@ -149,8 +163,9 @@ fn main() {
                     .unwrap();
             }
             let mut reference: Option<Vec<u32>> = None;
-            for (label, setting) in paths(fmt, ntok) {
+            for (label, setting, wide) in paths(fmt, ntok) {
                 gpu.set_decode_products(setting);
+                gpu.set_wide_products(wide);
                 product(&gpu, &mut c, 0, fmt, rows, cols, ntok);
                 let mut out = vec![0f32; ntok * rows];
                 gpu.read(&c.y.slice(..ntok * rows), &mut out).unwrap();
@@ -183,11 +198,13 @@ fn main() {
                 let t1 = gpu.mark().unwrap();
                 let us = f64::from(t1.ms_since(&t0).unwrap()) * 1e3 / (reps * per_graph) as f64;
                 let gbs = host.len() as f64 / us / 1e3;
+                let tops = 2.0 * (rows * cols * ntok) as f64 / us / 1e6;
                 println!(
-                    "| {name} | {fmt:?} | {rows} × {cols} | {ntok} | {label} | {us:.2} | {gbs:.0} | {same} |"
+                    "| {name} | {fmt:?} | {rows} × {cols} | {ntok} | {label} | {us:.2} | {gbs:.0} | {tops:.1} | {same} |"
                 );
             }
         }
     }
     gpu.set_decode_products(DecodeProducts::default());
+    gpu.set_wide_products(WideProducts::Auto);
 }

@@ -105,6 +105,14 @@ __device__ __forceinline__ u32 minus32(u32 v) { return ((v | 0x80808080u) - 0x20
 // one row and step, the codes ("x", "y") of each 32-column group g of the step, and
 // the float scales of that group. `value` turns the group's exact integer sum into
 // the row's contribution per unit of dx.
+//
+// `load` reads the lane's words of a step from a row in global memory (qmm_q, qmv_q).
+// For copies staged in shared memory (imma_staged.cu) a step's bytes in a row are NR
+// ranges (`off`, `len`: row-relative), copied in CP-byte units from each range's
+// CP-aligned start (`units` of them at most), and `read` takes the same words from
+// them through `p(i)`, the address of range i's first byte. (`load` keeps its own
+// address arithmetic: read through global pointers it made slower decode code; the
+// staged kernels' tests compare every format's bits with qmm_q's.)
 struct Sc { float a, b; };
 
 // Formats with a per-block minimum: contribution a·Σqa + b·Σa.
@@ -128,6 +136,17 @@ template <> struct QI<F_Q8_0> {
     static constexpr int SPAN = 32;
     static constexpr bool SIGNED = true, K16 = false;
     struct Raw { u32 d, x, y; };
+    static constexpr int NR = 1, CP = 4;
+    __device__ static constexpr int units(int) { return 9; }
+    __device__ static __forceinline__ int off(int s, int) { return s * 34; }
+    __device__ static __forceinline__ int len(int) { return 34; }
+    template <class P>
+    __device__ static __forceinline__ void read(P p, int, int c, Raw& r) {
+        const u8* b = p(0);
+        r.d = ld16(b);
+        r.x = ld32_2(b + 2 + 4 * c);
+        r.y = ld32_2(b + 18 + 4 * c);
+    }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 34;
         r.d = ld16(b);
@@ -143,6 +162,16 @@ template <> struct QI<F_Q4_0> {
     static constexpr int SPAN = 32;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { u32 d, v; };
+    static constexpr int NR = 1, CP = 4;
+    __device__ static constexpr int units(int) { return 5; }
+    __device__ static __forceinline__ int off(int s, int) { return s * 18; }
+    __device__ static __forceinline__ int len(int) { return 18; }
+    template <class P>
+    __device__ static __forceinline__ void read(P p, int, int c, Raw& r) {
+        const u8* b = p(0);
+        r.d = ld16(b);
+        r.v = ld32_2(b + 2 + 4 * c);
+    }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 18;
         r.d = ld16(b);
@@ -160,6 +189,16 @@ template <> struct QI<F_Q4_1> : WithMin {
     static constexpr int SPAN = 32;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { u32 dm, v; };
+    static constexpr int NR = 1, CP = 4;
+    __device__ static constexpr int units(int) { return 5; }
+    __device__ static __forceinline__ int off(int s, int) { return s * 20; }
+    __device__ static __forceinline__ int len(int) { return 20; }
+    template <class P>
+    __device__ static __forceinline__ void read(P p, int, int c, Raw& r) {
+        const u8* b = p(0);
+        r.dm = *(const u32*)b;
+        r.v = *(const u32*)(b + 4 + 4 * c);
+    }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 20;
         r.dm = *(const u32*)b;
@@ -176,6 +215,17 @@ template <> struct QI<F_Q5_0> {
     static constexpr int SPAN = 32;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { u32 d, qh, v; };
+    static constexpr int NR = 1, CP = 4;
+    __device__ static constexpr int units(int) { return 6; }
+    __device__ static __forceinline__ int off(int s, int) { return s * 22; }
+    __device__ static __forceinline__ int len(int) { return 22; }
+    template <class P>
+    __device__ static __forceinline__ void read(P p, int, int c, Raw& r) {
+        const u8* b = p(0);
+        r.d = ld16(b);
+        r.qh = ld32_2(b + 2);
+        r.v = ld32_2(b + 6 + 4 * c);
+    }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 22;
         r.d = ld16(b);
@@ -193,6 +243,17 @@ template <> struct QI<F_Q5_1> : WithMin {
     static constexpr int SPAN = 32;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { u32 dm, qh, v; };
+    static constexpr int NR = 1, CP = 4;
+    __device__ static constexpr int units(int) { return 6; }
+    __device__ static __forceinline__ int off(int s, int) { return s * 24; }
+    __device__ static __forceinline__ int len(int) { return 24; }
+    template <class P>
+    __device__ static __forceinline__ void read(P p, int, int c, Raw& r) {
+        const u8* b = p(0);
+        r.dm = *(const u32*)b;
+        r.qh = *(const u32*)(b + 4);
+        r.v = *(const u32*)(b + 8 + 4 * c);
+    }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 24;
         r.dm = *(const u32*)b;
@@ -237,6 +298,21 @@ template <> struct QI<F_Q4K> : KHead {
     static constexpr int SPAN = 64;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { uint4 h; u32 v0, v1; int sub; };
+    // The head (d, dmin, scales), then the step's 32 bytes of codes.
+    static constexpr int NR = 2, CP = 16;
+    __device__ static constexpr int units(int i) { return i == 0 ? 1 : 2; }
+    __device__ static __forceinline__ int off(int s, int i) {
+        return (s >> 2) * 144 + (i == 0 ? 0 : 16 + 32 * (s & 3));
+    }
+    __device__ static __forceinline__ int len(int i) { return i == 0 ? 16 : 32; }
+    template <class P>
+    __device__ static __forceinline__ void read(P p, int s, int c, Raw& r) {
+        const u8* qs = p(1);
+        r.h = *(const uint4*)p(0);
+        r.v0 = *(const u32*)(qs + 4 * c);
+        r.v1 = *(const u32*)(qs + 16 + 4 * c);
+        r.sub = 2 * (s & 3);
+    }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)(s >> 2) * 144;
         const u8* qs = b + 16 + 32 * (s & 3);
@@ -255,6 +331,24 @@ template <> struct QI<F_Q5K> : KHead {
     static constexpr int SPAN = 64;
     static constexpr bool SIGNED = false, K16 = false;
     struct Raw { uint4 h; u32 v0, v1, q0, q1; int sub; };
+    // The head, the block's 32 bytes of fifth bits, the step's 32 bytes of codes.
+    static constexpr int NR = 3, CP = 16;
+    __device__ static constexpr int units(int i) { return i == 0 ? 1 : 2; }
+    __device__ static __forceinline__ int off(int s, int i) {
+        return (s >> 2) * 176 + (i == 0 ? 0 : (i == 1 ? 16 : 48 + 32 * (s & 3)));
+    }
+    __device__ static __forceinline__ int len(int i) { return i == 0 ? 16 : 32; }
+    template <class P>
+    __device__ static __forceinline__ void read(P p, int s, int c, Raw& r) {
+        const u8* qh = p(1);
+        const u8* qs = p(2);
+        r.h = *(const uint4*)p(0);
+        r.v0 = *(const u32*)(qs + 4 * c);
+        r.v1 = *(const u32*)(qs + 16 + 4 * c);
+        r.q0 = *(const u32*)(qh + 4 * c);
+        r.q1 = *(const u32*)(qh + 16 + 4 * c);
+        r.sub = 2 * (s & 3);
+    }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)(s >> 2) * 176;
         const u8* qs = b + 48 + 32 * (s & 3);
@@ -278,6 +372,29 @@ template <> struct QI<F_Q6K> {
     static constexpr int SPAN = 128;
     static constexpr bool SIGNED = true, K16 = true;
     struct Raw { u32 l0, l1, l2, l3, h0, h1, s0, s1, d; };
+    // The half's 64 bytes of low bits, its 32 of high bits, its 8 scales, the block's d.
+    static constexpr int NR = 4, CP = 4;
+    __device__ static constexpr int units(int i) { return i == 0 ? 17 : (i == 1 ? 9 : (i == 2 ? 3 : 1)); }
+    __device__ static __forceinline__ int off(int s, int i) {
+        const int n = s & 1;
+        return (s >> 1) * 210 + (i == 0 ? 64 * n : (i == 1 ? 128 + 32 * n : (i == 2 ? 192 + 8 * n : 208)));
+    }
+    __device__ static __forceinline__ int len(int i) { return i == 0 ? 64 : (i == 1 ? 32 : (i == 2 ? 8 : 2)); }
+    template <class P>
+    __device__ static __forceinline__ void read(P p, int, int c, Raw& r) {
+        const u8* ql = p(0) + 4 * c;
+        const u8* qh = p(1) + 4 * c;
+        const u8* sc = p(2);
+        r.l0 = ld32_2(ql);
+        r.l1 = ld32_2(ql + 16);
+        r.l2 = ld32_2(ql + 32);
+        r.l3 = ld32_2(ql + 48);
+        r.h0 = ld32_2(qh);
+        r.h1 = ld32_2(qh + 16);
+        r.s0 = ld32_2(sc);
+        r.s1 = ld32_2(sc + 4);
+        r.d = ld16(p(3));
+    }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)(s >> 1) * 210;
         const int n = s & 1;

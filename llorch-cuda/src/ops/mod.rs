@@ -7,12 +7,15 @@ mod attention;
 mod draw;
 mod matmul;
 mod qmm_q;
+mod qmm_staged;
 mod rows;
 mod topk;
 
 pub use attention::{AttnDims, AttnPlan};
 pub use draw::{DrawBuf, DrawParams};
 pub use qmm_q::{DecodeProducts, ProductPart, QActs};
+pub use qmm_staged::WideProducts;
+pub(crate) use qmm_staged::staged_smem;
 pub use rows::QkvOp;
 pub use topk::TopKScratch;
 

@@ -41,6 +41,11 @@ impl QActs {
         (values.div_ceil(32).max(1) * (QBLOCK_BYTES + 8)) as u64
     }
 
+    /// The quantized blocks and their meta, for the product launchers.
+    pub(super) fn buffers(&self) -> (&CudaSlice<u8>, &CudaSlice<i32>) {
+        (&self.data, &self.meta)
+    }
+
     /// Rows and columns last quantized.
     pub fn shape(&self) -> (usize, usize) {
         (self.ntok, self.cols)
@@ -135,6 +140,9 @@ impl Gpu {
                 per_warp,
                 &mut [ProductPart { w, rows, y }],
             );
+        }
+        if let Some(tile) = self.staged_tile(fmt, rows, ntok) {
+            return self.qmm_s(fmt, w, rows, cols, q, ntok, tile, y);
         }
         let ((tile, row_tiles), blocks) = qq_tile(rows, ntok, self.sms());
         let c = cfg((blocks, 1), TC_WARPS * 32)?;

@@ -1,0 +1,259 @@
+// Integer tensor-core product for steps of many tokens, staged through shared memory:
+// the same bits as qmm_q (imma.cu), a different schedule.
+//
+// qmm_q gives each warp of a block one partition (steps s ≡ w mod 8) of the block's
+// whole tile, so no warp shares a load with another and every warp waits on its own
+// global loads. Here the block's warps all work on the same step at once, each on its
+// part of a larger tile (BM rows × BN tokens, WR warps along the rows), the step's
+// weights and inputs staged once for all of them in shared memory by cp.async,
+// QS_STAGES - 1 steps ahead (a row's step as the format's byte ranges, imma.cu). The
+// partitions are
+// walked one after the other (steps 0, 8, 16, …, then 1, 9, …): a warp keeps the
+// current partition's fma chain and the running total of the finished ones, added in
+// index order from -0 (-0 + a = a for every a). Every fma and every addition is
+// qmm_q's, so the bits are.
+
+__device__ __forceinline__ u32 smem_addr(const void* p) {
+    u32 a;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+}
+// Copies 16 (8, 4) bytes to shared memory, or zeros when !valid (nothing is read then).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async8(void* dst, const void* src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(valid ? 8 : 0));
+}
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(valid ? 4 : 0));
+}
+template <int CP>
+__device__ __forceinline__ void cp_async(void* dst, const void* src, bool valid) {
+    if constexpr (CP == 16) cp_async16(dst, src, valid);
+    else cp_async4(dst, src, valid);
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+// Steps in flight (cp.async stages of weights and inputs).
+#define QS_STAGES 4
+
+// Bytes of a row's staged copy of one step: its ranges' units (imma.cu).
+template <int F>
+__device__ constexpr int staged_row_bytes() {
+    int u = 0;
+    for (int i = 0; i < QI<F>::NR; ++i) u += QI<F>::units(i);
+    return u * QI<F>::CP;
+}
+// The sizes the host gives shared memory (ops/qmm_staged.rs `row_bytes`).
+static_assert(staged_row_bytes<F_Q8_0>() == 36, "row_bytes");
+static_assert(staged_row_bytes<F_Q4_0>() == 20, "row_bytes");
+static_assert(staged_row_bytes<F_Q4_1>() == 20, "row_bytes");
+static_assert(staged_row_bytes<F_Q5_0>() == 24, "row_bytes");
+static_assert(staged_row_bytes<F_Q5_1>() == 24, "row_bytes");
+static_assert(staged_row_bytes<F_Q4K>() == 48, "row_bytes");
+static_assert(staged_row_bytes<F_Q5K>() == 80, "row_bytes");
+static_assert(staged_row_bytes<F_Q6K>() == 120, "row_bytes");
+
+// Step k of the walk: partition p = the k-th step's s % 8. Partitions below rm = steps
+// % 8 have q8 + 1 steps, the others q8.
+__device__ __forceinline__ int staged_step(int k, int q8, int rm) {
+    const int big = rm * (q8 + 1);
+    if (k < big) return k / (q8 + 1) + 8 * (k % (q8 + 1));
+    const int k2 = k - big;
+    return rm + k2 / q8 + 8 * (k2 % q8);
+}
+
+// The first unit of range i in a row's staged copy.
+template <int F>
+__device__ __forceinline__ int staged_unit(int i) {
+    int u = 0;
+#pragma unroll
+    for (int q = 0; q < QI<F>::NR - 1; ++q) u += q < i ? QI<F>::units(q) : 0;
+    return u;
+}
+
+template <int F, int BM, int BN, int WR>
+__device__ __forceinline__ void qmm_s_impl(const u8* __restrict__ W, int rows, int cols,
+                                           const uint4* __restrict__ XQ, const int2* __restrict__ XM,
+                                           int ntok, float* __restrict__ Y) {
+    using I = QI<F>;
+    using Raw = typename I::Raw;
+    constexpr int G = I::SPAN / 32, CP = I::CP, RB = staged_row_bytes<F>(), RU = RB / CP;
+    constexpr int WT = TC_WARPS / WR, R = BM / WR / 16, NT = BN / WT / 8;
+    static_assert(R >= 1 && NT >= 1 && WR * WT == TC_WARPS, "tile");
+    constexpr int THREADS = TC_WARPS * 32;
+    constexpr int UNITS = BN * G * 4;  // 16-byte input units per step
+    // Per stage: BM staged rows, the tokens' blocks, their meta ([G][BN]).
+    constexpr int STAGE = BM * RB + UNITS * 16 + G * BN * 8;
+    static_assert(STAGE % 16 == 0, "stage alignment");
+    extern __shared__ uint4 smem[];
+    u8* const sm = reinterpret_cast<u8*>(smem);
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, c = lane & 3;
+    const int rbase = (warp % WR) * R * 16, tbase = (warp / WR) * NT * 8;
+    const int tiles = (ntok + BN - 1) / BN;
+    const int j0 = (int)(blockIdx.x / tiles) * BM, t0 = (int)(blockIdx.x % tiles) * BN;
+    const int tn = min(BN, ntok - t0);
+    const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
+    const int steps = cols / I::SPAN, nb = cols >> 5, q8 = steps / 8, rm = steps % 8;
+
+    // Queues step k's weights and inputs into stage k % QS_STAGES (an empty group past
+    // the last step, so the waits count alike).
+    auto stage_in = [&](int k) {
+        if (k < steps) {
+            const int s = staged_step(k, q8, rm);
+            u8* const st = sm + (size_t)(k % QS_STAGES) * STAGE;
+            for (int u = tid; u < BM * RU; u += THREADS) {
+                const int rr = u / RU, w = u % RU;
+                int i = 0, j = w;
+#pragma unroll
+                for (int q = 0; q < I::NR - 1; ++q)
+                    if (i == q && j >= I::units(q)) j -= I::units(q), i = q + 1;
+                const bool okr = j0 + rr < rows;
+                const size_t a = (size_t)(okr ? j0 + rr : 0) * rb + I::off(s, i);
+                const size_t a0 = a & ~(size_t)(CP - 1);
+                // Rows past the matrix and units past the range are zeros.
+                const bool ok = okr && a0 + CP * j < a + I::len(i);
+                cp_async<CP>(st + rr * RB + CP * w, W + (ok ? a0 + CP * j : 0), ok);
+            }
+            uint4* const xs = reinterpret_cast<uint4*>(st + BM * RB);
+            for (int u = tid; u < UNITS; u += THREADS) {
+                const int t = u / (G * 4), w = u % (G * 4);
+                const bool ok = t < tn;
+                const uint4* src = XQ + ((size_t)(t0 + (ok ? t : 0)) * nb + (size_t)s * G) * 4 + w;
+                // Odd tokens swap their groups' halves: a quarter warp's eight 16-byte
+                // reads (two tokens, four lanes) then fall in distinct banks.
+                const int sw = G >= 2 ? (w ^ ((t & 1) << 2)) : w;
+                cp_async16(xs + t * G * 4 + sw, src, ok);
+            }
+            int2* const ms = reinterpret_cast<int2*>(xs + UNITS);
+            for (int u = tid; u < BN * G; u += THREADS) {
+                const int t = u / G, gi = u % G;
+                const bool ok = t < tn;
+                const int2* src = XM + (size_t)(t0 + (ok ? t : 0)) * nb + (size_t)s * G + gi;
+                cp_async8(ms + gi * BN + t, src, ok);
+            }
+        }
+        cp_commit();
+    };
+
+    float acc[R][NT][4], tot[R][NT][4];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[r][j][e] = 0.0f, tot[r][j][e] = -0.0f;
+
+#pragma unroll
+    for (int k = 0; k < QS_STAGES - 1; ++k) stage_in(k);
+    int p = 0, left = q8 + (0 < rm);
+    for (int k = 0; k < steps; ++k) {
+        cp_wait<QS_STAGES - 2>();
+        __syncthreads();
+        // The stage read by step k - 1, which every thread has finished.
+        stage_in(k + QS_STAGES - 1);
+        const int s = staged_step(k, q8, rm);
+        const u8* const st = sm + (size_t)(k % QS_STAGES) * STAGE;
+        const uint4* const xb = reinterpret_cast<const uint4*>(st + BM * RB);
+        const int2* const mb = reinterpret_cast<const int2*>(xb + UNITS);
+        Raw raw[R][2];
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int rr = rbase + 16 * r + g + 8 * h;
+                const size_t rowoff = (size_t)min(j0 + rr, rows - 1) * rb;
+                const u8* const srow = st + rr * RB;
+                I::read([&](int i) { return srow + CP * staged_unit<F>(i) + ((rowoff + I::off(s, i)) & (CP - 1)); },
+                        s, c, raw[r][h]);
+            }
+#pragma unroll
+        for (int gi = 0; gi < G; ++gi) {
+            u32 x[R][2], y[R][2];
+            Sc sc[R][2];
+#pragma unroll
+            for (int r = 0; r < R; ++r)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    qi_codes<F>(raw[r][h], gi, x[r][h], y[r][h], c);
+                    sc[r][h] = I::scales(raw[r][h], gi);
+                }
+#pragma unroll
+            for (int j = 0; j < NT; ++j) {
+                const int t = tbase + j * 8 + g, ta = tbase + j * 8 + 2 * c;
+                const int w = gi * 4 + c;
+                const uint4 b = xb[t * G * 4 + (G >= 2 ? (w ^ ((t & 1) << 2)) : w)];
+                const int4 mm = *reinterpret_cast<const int4*>(mb + gi * BN + ta);
+                const int2 m0 = make_int2(mm.x, mm.y), m1 = make_int2(mm.z, mm.w);
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
+                    int hi[4] = {0, 0, 0, 0}, lo[4] = {0, 0, 0, 0};
+                    int hi1[4] = {0, 0, 0, 0}, lo1[4] = {0, 0, 0, 0};
+                    if constexpr (I::K16) {
+                        imma16<true>(hi, x[r][0], x[r][1], b.x);
+                        imma16<false>(lo, x[r][0], x[r][1], b.z);
+                        imma16<true>(hi1, y[r][0], y[r][1], b.y);
+                        imma16<false>(lo1, y[r][0], y[r][1], b.w);
+                    } else {
+                        imma32<I::SIGNED, true>(hi, x[r][0], x[r][1], y[r][0], y[r][1], b.x, b.y);
+                        imma32<I::SIGNED, false>(lo, x[r][0], x[r][1], y[r][0], y[r][1], b.z, b.w);
+                    }
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int2 m = (e & 1) ? m1 : m0;
+                        const int i0 = hi[e] * 256 + lo[e], i1 = hi1[e] * 256 + lo1[e];
+                        const float v = I::value(sc[r][e >> 1], i0, i1, m.y);
+                        acc[r][j][e] = fmaf(__int_as_float(m.x), v, acc[r][j][e]);
+                    }
+                }
+            }
+        }
+        if (--left == 0) {  // the partition's last step: into the total, in index order
+#pragma unroll
+            for (int r = 0; r < R; ++r)
+#pragma unroll
+                for (int j = 0; j < NT; ++j)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) tot[r][j][e] += acc[r][j][e], acc[r][j][e] = 0.0f;
+            ++p;
+            left = q8 + (p < rm);
+        }
+    }
+    // qmm_q adds its empty partitions' zeros too (-0 becomes +0).
+    const float pad = steps < TC_WARPS ? 0.0f : -0.0f;
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int row = j0 + rbase + 16 * r + g + 8 * (e >> 1);
+                const int t = tbase + j * 8 + 2 * c + (e & 1);
+                if (row < rows && t < tn) Y[(size_t)(t0 + t) * rows + row] = tot[r][j][e] + pad;
+            }
+}
+
+#define LLORCH_QS1(NAME, F, BM, BN, WR)                                                           \
+    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \
+        qmm_s_##NAME##_m##BM##_n##BN(const u8* W, int rows, int cols, const uint4* XQ,            \
+                                     const int2* XM, int ntok, float* Y) {                        \
+        qmm_s_impl<F, BM, BN, WR>(W, rows, cols, XQ, XM, ntok, Y);                                \
+    }
+// (rows, tokens, warps along the rows): must match QS_TILES (kernels.rs).
+#define LLORCH_QS(NAME, F) LLORCH_QS1(NAME, F, 64, 64, 2) LLORCH_QS1(NAME, F, 128, 64, 4)
+
+LLORCH_QS(q8_0, F_Q8_0)
+LLORCH_QS(q4_0, F_Q4_0)
+LLORCH_QS(q4_1, F_Q4_1)
+LLORCH_QS(q5_0, F_Q5_0)
+LLORCH_QS(q5_1, F_Q5_1)
+LLORCH_QS(q4_k, F_Q4K)
+LLORCH_QS(q5_k, F_Q5K)
+LLORCH_QS(q6_k, F_Q6K)
