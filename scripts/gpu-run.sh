@@ -31,7 +31,10 @@ bench() { $B/gpu_bench --device cuda:0 --prefill 512 --seqs 64 "$@"; }
 for step in "$@"; do
     echo "=== $step ($SECONDS s)"
     case $step in
-        tests) $B/cuda_tests --ignored --test-threads 1 --nocapture ${TESTS:-} 2>&1 | tee "$OUT/tests.log" ;;
+        tests)
+            for t in cuda_tests cuda_products_tests; do
+                $B/$t --ignored --test-threads 1 --nocapture ${TESTS:-} 2>&1 | tee -a "$OUT/tests.log"
+            done ;;
         qmm) $B/qmm_bench ${QMM:-} 2>&1 | tee "$OUT/qmm.txt" ;;
         synth-gemma) bench --synth gemma3-270m-q5 --steps 128 2>&1 | tee "$OUT/synth-gemma.txt" ;;
         synth-8b) bench --synth llama3-8b-q4km --steps 64 2>&1 | tee "$OUT/synth-8b.txt" ;;

@@ -2,6 +2,7 @@
 //! write invalid files (the writer refuses to).
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod gpu;
 pub mod invariance;
 pub mod reference;
 
