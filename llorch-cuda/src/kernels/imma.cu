@@ -438,6 +438,34 @@ __device__ __forceinline__ void qi_codes(const typename QI<F>::Raw& r, int g, u3
     else QI<F>::codes(r, g, x, y);
 }
 
+// One 32-column group of a 16-row × 8-token mma tile: the exact integer sums of the
+// rows' codes (x of rows g, y of rows g + 8; sc their scales) with the tokens' hi/lo
+// bytes b, then the group's step of the lane's four fma chains (tokens 2c and 2c + 1,
+// meta m0/m1). qmm_q's arithmetic; the staged kernels call the same.
+template <int F>
+__device__ __forceinline__ void qq_group(float (&acc)[4], u32 x0, u32 x1, u32 y0, u32 y1,
+                                         const Sc (&sc)[2], uint4 b, int2 m0, int2 m1) {
+    using I = QI<F>;
+    int hi[4] = {0, 0, 0, 0}, lo[4] = {0, 0, 0, 0};
+    int hi1[4] = {0, 0, 0, 0}, lo1[4] = {0, 0, 0, 0};
+    if constexpr (I::K16) {
+        imma16<true>(hi, x0, x1, b.x);
+        imma16<false>(lo, x0, x1, b.z);
+        imma16<true>(hi1, y0, y1, b.y);
+        imma16<false>(lo1, y0, y1, b.w);
+    } else {
+        imma32<I::SIGNED, true>(hi, x0, x1, y0, y1, b.x, b.y);
+        imma32<I::SIGNED, false>(lo, x0, x1, y0, y1, b.z, b.w);
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+        const int2 m = (e & 1) ? m1 : m0;
+        const int i0 = hi[e] * 256 + lo[e], i1 = hi1[e] * 256 + lo1[e];
+        const float v = I::value(sc[e >> 1], i0, i1, m.y);
+        acc[e] = fmaf(__int_as_float(m.x), v, acc[e]);
+    }
+}
+
 // A block of TC_WARPS warps owns R tiles of 16 rows and TN tokens; step s (SPAN
 // columns) goes to warp s % TC_WARPS, which reads the tokens' inputs once for all R
 // row tiles. Each warp adds its steps' contributions in order and the block adds its
@@ -503,26 +531,8 @@ __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, i
                     if (ta < tn) m0 = __ldg(XM + (size_t)(t0 + ta) * nb + blk);
                     if (ta + 1 < tn) m1 = __ldg(XM + (size_t)(t0 + ta + 1) * nb + blk);
 #pragma unroll
-                    for (int r = 0; r < R; ++r) {
-                        int hi[4] = {0, 0, 0, 0}, lo[4] = {0, 0, 0, 0};
-                        int hi1[4] = {0, 0, 0, 0}, lo1[4] = {0, 0, 0, 0};
-                        if constexpr (I::K16) {
-                            imma16<true>(hi, x[r][0], x[r][1], b.x);
-                            imma16<false>(lo, x[r][0], x[r][1], b.z);
-                            imma16<true>(hi1, y[r][0], y[r][1], b.y);
-                            imma16<false>(lo1, y[r][0], y[r][1], b.w);
-                        } else {
-                            imma32<I::SIGNED, true>(hi, x[r][0], x[r][1], y[r][0], y[r][1], b.x, b.y);
-                            imma32<I::SIGNED, false>(lo, x[r][0], x[r][1], y[r][0], y[r][1], b.z, b.w);
-                        }
-#pragma unroll
-                        for (int e = 0; e < 4; ++e) {
-                            const int2 m = (e & 1) ? m1 : m0;
-                            const int i0 = hi[e] * 256 + lo[e], i1 = hi1[e] * 256 + lo1[e];
-                            const float v = I::value(sc[r][e >> 1], i0, i1, m.y);
-                            acc[r][j][e] = fmaf(__int_as_float(m.x), v, acc[r][j][e]);
-                        }
-                    }
+                    for (int r = 0; r < R; ++r)
+                        qq_group<F>(acc[r][j], x[r][0], x[r][1], y[r][0], y[r][1], sc[r], b, m0, m1);
                 }
             }
         }

@@ -193,26 +193,8 @@ __device__ __forceinline__ void qmm_s_impl(const u8* __restrict__ W, int rows, i
                 const int4 mm = *reinterpret_cast<const int4*>(mb + gi * BN + ta);
                 const int2 m0 = make_int2(mm.x, mm.y), m1 = make_int2(mm.z, mm.w);
 #pragma unroll
-                for (int r = 0; r < R; ++r) {
-                    int hi[4] = {0, 0, 0, 0}, lo[4] = {0, 0, 0, 0};
-                    int hi1[4] = {0, 0, 0, 0}, lo1[4] = {0, 0, 0, 0};
-                    if constexpr (I::K16) {
-                        imma16<true>(hi, x[r][0], x[r][1], b.x);
-                        imma16<false>(lo, x[r][0], x[r][1], b.z);
-                        imma16<true>(hi1, y[r][0], y[r][1], b.y);
-                        imma16<false>(lo1, y[r][0], y[r][1], b.w);
-                    } else {
-                        imma32<I::SIGNED, true>(hi, x[r][0], x[r][1], y[r][0], y[r][1], b.x, b.y);
-                        imma32<I::SIGNED, false>(lo, x[r][0], x[r][1], y[r][0], y[r][1], b.z, b.w);
-                    }
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int2 m = (e & 1) ? m1 : m0;
-                        const int i0 = hi[e] * 256 + lo[e], i1 = hi1[e] * 256 + lo1[e];
-                        const float v = I::value(sc[r][e >> 1], i0, i1, m.y);
-                        acc[r][j][e] = fmaf(__int_as_float(m.x), v, acc[r][j][e]);
-                    }
-                }
+                for (int r = 0; r < R; ++r)
+                    qq_group<F>(acc[r][j], x[r][0], x[r][1], y[r][0], y[r][1], sc[r], b, m0, m1);
             }
         }
         if (--left == 0) {  // the partition's last step: into the total, in index order
