@@ -10,6 +10,7 @@
 #   synth-8b     gpu_bench on a synthetic Llama-3-8B shape (Q4_K_M)
 #   synth-8b-f16 the same in F16 (batch 1 and prefill)
 #   ncu-gemma    per-kernel times (ncu) of batch-1 decode on the synthetic gemma shape
+#   ncu-8b, ncu-f16, ncu-8b64  the same on the 8B shapes (Q4_K_M batch 1, F16 batch 1, Q4_K_M 64 sequences)
 #   llama        llama.cpp's llama-bench and llama-batched-bench on the models present
 #   real         gpu_bench and llorch generate on the demo model
 #   worker       worker-orcd on the demo model: SSE, health, metrics, drain
@@ -64,6 +65,19 @@ for step in "$@"; do
                 --launch-count ${NCU_COUNT8:-400} --print-summary per-kernel \
                 $B/gpu_bench --synth llama3-8b-q4km --device cuda:0 --prefill 16 --seqs 1 --steps 32 \
                 > "$OUT/ncu-8b.txt" 2>&1; tail -5 "$OUT/ncu-8b.txt" ;;
+        ncu-f16)
+            # Per-kernel device times and DRAM bytes of batch-1 decode, synthetic 8B F16 shape.
+            ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+                --launch-skip ${NCU_SKIPF:-5000} --launch-count ${NCU_COUNTF:-400} --print-summary per-kernel \
+                $B/gpu_bench --synth llama3-8b-f16 --device cuda:0 --prefill 16 --seqs 1 --steps 32 \
+                > "$OUT/ncu-f16.txt" 2>&1; tail -5 "$OUT/ncu-f16.txt" ;;
+        ncu-8b64)
+            # The same for 64-sequence decode steps of the 8B Q4_K_M shape (the last launches
+            # of an 8-step run; grid sizes tell the steps apart).
+            ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+                --launch-skip ${NCU_SKIP64:-6500} --launch-count ${NCU_COUNT64:-700} --print-summary per-kernel \
+                $B/gpu_bench --synth llama3-8b-q4km --device cuda:0 --prefill 16 --seqs 64 --steps 8 \
+                > "$OUT/ncu-8b64.txt" 2>&1; tail -5 "$OUT/ncu-8b64.txt" ;;
         real)
             $B/llorch generate --model $M --device cuda:0 --prompt "The capital of France is" \
                 --max-tokens 24 --temperature 0 2>&1 | tee "$OUT/generate.txt"
