@@ -4,11 +4,11 @@
 # device tool). scripts/gpu-run.sh runs them there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p llorch-benches --bin gpu_bench --bin qmm_bench -p llorch-daemons --bin llorch --bin worker-orcd
+cargo build --release -p llorch-benches --bin gpu_bench --bin qmm_bench --bin tc_probe -p llorch-daemons --bin llorch --bin worker-orcd
 T=$(cargo test --release --no-run -p llorch-worker --test cuda 2>&1 | sed -n 's/.*Executable tests\/cuda.rs (\(.*\))/\1/p')
 TP=$(cargo test --release --no-run -p llorch-worker --test cuda_products 2>&1 | sed -n 's/.*Executable tests\/cuda_products.rs (\(.*\))/\1/p')
 mkdir -p .device-bundle/bin .device-bundle/fixtures
-cp target/release/gpu_bench target/release/qmm_bench target/release/llorch target/release/worker-orcd .device-bundle/bin/
+cp target/release/gpu_bench target/release/qmm_bench target/release/tc_probe target/release/llorch target/release/worker-orcd .device-bundle/bin/
 cp "$T" .device-bundle/bin/cuda_tests
 cp "$TP" .device-bundle/bin/cuda_products_tests
 strip .device-bundle/bin/*

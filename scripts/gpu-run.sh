@@ -6,11 +6,13 @@
 # steps named on the command line, logging to $OUT:
 #   tests        the GPU tests (TESTS: a filter)
 #   qmm          single products per kernel path (QMM: extra flags)
+#   tc-probe     the F16 one-token product beside load-issue variants and a streaming read
 #   synth-gemma  gpu_bench on a synthetic gemma-3-270m shape (Q5_0)
 #   synth-8b     gpu_bench on a synthetic Llama-3-8B shape (Q4_K_M)
 #   synth-8b-f16 the same in F16 (batch 1 and prefill)
 #   ncu-gemma    per-kernel times (ncu) of batch-1 decode on the synthetic gemma shape
 #   ncu-8b, ncu-f16, ncu-8b64  the same on the 8B shapes (Q4_K_M batch 1, F16 batch 1, Q4_K_M 64 sequences)
+#   ncu-topk     every ncu section of one top-k launch
 #   llama        llama.cpp's llama-bench and llama-batched-bench on the models present
 #   real         gpu_bench and llorch generate on the demo model
 #   worker       worker-orcd on the demo model: SSE, health, metrics, drain
@@ -37,6 +39,7 @@ for step in "$@"; do
                 $B/$t --ignored --test-threads 1 --nocapture ${TESTS:-} 2>&1 | tee -a "$OUT/tests.log"
             done ;;
         qmm) $B/qmm_bench ${QMM:-} 2>&1 | tee "$OUT/qmm.txt" ;;
+        tc-probe) $B/tc_probe 2>&1 | tee "$OUT/tc-probe.txt" ;;
         synth-gemma) bench --synth gemma3-270m-q5 --steps 128 2>&1 | tee "$OUT/synth-gemma.txt" ;;
         synth-8b) bench --synth llama3-8b-q4km --steps 64 2>&1 | tee "$OUT/synth-8b.txt" ;;
         synth-8b-f16) bench --synth llama3-8b-f16 --seqs 1 --steps 64 2>&1 | tee "$OUT/synth-8b-f16.txt" ;;
@@ -71,6 +74,11 @@ for step in "$@"; do
                 --launch-skip ${NCU_SKIPF:-5000} --launch-count ${NCU_COUNTF:-400} --print-summary per-kernel \
                 $B/gpu_bench --synth llama3-8b-f16 --device cuda:0 --prefill 16 --seqs 1 --steps 32 \
                 > "$OUT/ncu-f16.txt" 2>&1; tail -5 "$OUT/ncu-f16.txt" ;;
+        ncu-topk)
+            # Every section of one top-k launch (batch-1 decode, synthetic 8B Q4_K_M shape).
+            ncu --clock-control none --kernel-name row_topk --launch-skip 20 --launch-count 1 --set full \
+                $B/gpu_bench --synth llama3-8b-q4km --device cuda:0 --prefill 16 --seqs 1 --steps 32 \
+                > "$OUT/ncu-topk.txt" 2>&1; grep -E "Duration|Registers|Local|Stall|Warp Cycles|Achieved|Theoretical Occ" "$OUT/ncu-topk.txt" | head -30 ;;
         ncu-8b64)
             # The same for 64-sequence decode steps of the 8B Q4_K_M shape (the last launches
             # of an 8-step run; grid sizes tell the steps apart).

@@ -257,6 +257,67 @@ fn grouped_products_give_each_matrix_its_own_bits() {
 
 #[test]
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
+fn grouped_float_products_give_each_matrix_its_own_bits() {
+    // SYS-0003: q/k/v and gate/up of float weights in one tensor-core launch give each
+    // matrix the bits of its own launch, whatever the tile the group's height picks.
+    use llorch_cuda::ProductPart;
+    let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
+    let cols = 640;
+    let x = noise(29, 70 * cols);
+    for (ty, fmt) in [
+        (GgmlType::F16, QFormat::F16),
+        (GgmlType::BF16, QFormat::Bf16),
+        (GgmlType::F32, QFormat::F32),
+    ] {
+        for heights in [&[1024usize, 256, 257][..], &[2048, 2048][..], &[40][..]] {
+            let mats: Vec<_> = heights
+                .iter()
+                .enumerate()
+                .map(|(i, &rows)| {
+                    gpu.upload(&quantized_matrix(ty, i as u64 + 5, rows, cols))
+                        .unwrap()
+                })
+                .collect();
+            for ntok in [1, 3, 9, 17, 33, 70] {
+                let x_d = gpu.upload(&x[..ntok * cols]).unwrap();
+                let single: Vec<Vec<f32>> = mats
+                    .iter()
+                    .zip(heights)
+                    .map(|(w, &rows)| {
+                        product(&gpu, false, fmt, w, rows, cols, &x[..ntok * cols], ntok)
+                    })
+                    .collect();
+                let mut ys: Vec<_> = heights
+                    .iter()
+                    .map(|&rows| gpu.alloc::<f32>(ntok * rows).unwrap())
+                    .collect();
+                let views: Vec<_> = mats.iter().map(|w| w.as_view()).collect();
+                let mut outs: Vec<_> = ys.iter_mut().map(|y| y.as_view_mut()).collect();
+                let mut parts: Vec<ProductPart<'_, '_, '_>> = views
+                    .iter()
+                    .zip(outs.iter_mut())
+                    .zip(heights)
+                    .map(|((w, y), &rows)| ProductPart { w, rows, y })
+                    .collect();
+                gpu.qmm_group(fmt, cols, &x_d.as_view(), ntok, &mut parts)
+                    .unwrap();
+                drop(parts);
+                drop(outs);
+                for ((y, want), rows) in ys.iter().zip(&single).zip(heights) {
+                    let mut h = vec![0.0f32; ntok * rows];
+                    gpu.read(&y.as_view(), &mut h).unwrap();
+                    assert!(
+                        bits(&h) == bits(want),
+                        "{ty:?} {heights:?}: {rows} rows, {ntok} tokens"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn staged_products_give_the_register_tiles_bits() {
     let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     // Heights that leave a block's last rows empty; widths whose steps are not a

@@ -108,7 +108,7 @@ template <> struct QH<F_Q5_0> {
 template <int F, int TN>
 __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, int cols,
                                             const float* __restrict__ X, int ntok,
-                                            float* __restrict__ Y) {
+                                            float* __restrict__ Y, int block) {
     constexpr int NT = TN / 8;
     // Small tiles take four chunks per round (four times the loads in flight: decode
     // latency); the chunks' products are still added in chunk order, so the sums are
@@ -118,8 +118,8 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, c = lane & 3;
     const int tiles = (ntok + TN - 1) / TN;
-    const int j0 = (int)(blockIdx.x / tiles) * 16;
-    const int t0 = (int)(blockIdx.x % tiles) * TN;
+    const int j0 = (block / tiles) * 16;
+    const int t0 = (block % tiles) * TN;
     const int nr = min(16, rows - j0), tn = min(TN, ntok - t0);
     const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
     const int chunks = cols >> 5;
@@ -186,23 +186,35 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
     }
 }
 
-#define LLORCH_TC(NAME, F)                                                                       \
-    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                  \
-        qmm_tc_##NAME##_n8(const u8* W, int rows, int cols, const float* X, int ntok, float* Y) { \
-        qmm_tc_impl<F, 8>(W, rows, cols, X, ntok, Y);                                            \
-    }                                                                                            \
-    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                  \
-        qmm_tc_##NAME##_n16(const u8* W, int rows, int cols, const float* X, int ntok, float* Y) { \
-        qmm_tc_impl<F, 16>(W, rows, cols, X, ntok, Y);                                           \
-    }                                                                                            \
-    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                  \
-        qmm_tc_##NAME##_n32(const u8* W, int rows, int cols, const float* X, int ntok, float* Y) { \
-        qmm_tc_impl<F, 32>(W, rows, cols, X, ntok, Y);                                           \
-    }                                                                                            \
-    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                  \
-        qmm_tc_##NAME##_n64(const u8* W, int rows, int cols, const float* X, int ntok, float* Y) { \
-        qmm_tc_impl<F, 64>(W, rows, cols, X, ntok, Y);                                           \
+// Up to three matrices over the same inputs in one launch (q/k/v, gate/up): the grid's
+// blocks are the first matrix's, then the second's, then the third's (absent ones have
+// no rows), each block computing exactly what a launch of its matrix alone would.
+template <int F, int TN>
+__device__ __forceinline__ void qmm_tc_parts(const u8* W0, float* Y0, int r0, const u8* W1, float* Y1, int r1,
+                                             const u8* W2, float* Y2, int r2, int cols, const float* X,
+                                             int ntok) {
+    const int tiles = (ntok + TN - 1) / TN;
+    const int b0 = (r0 + 15) / 16 * tiles, b1 = (r1 + 15) / 16 * tiles;
+    const int b = (int)blockIdx.x;
+    if (b < b0)
+        qmm_tc_impl<F, TN>(W0, r0, cols, X, ntok, Y0, b);
+    else if (b < b0 + b1)
+        qmm_tc_impl<F, TN>(W1, r1, cols, X, ntok, Y1, b - b0);
+    else
+        qmm_tc_impl<F, TN>(W2, r2, cols, X, ntok, Y2, b - b0 - b1);
+}
+
+#define LLORCH_TC_TILE(NAME, F, TN)                                                               \
+    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \
+        qmm_tc_##NAME##_n##TN(const u8* W0, float* Y0, int r0, const u8* W1, float* Y1, int r1,   \
+                              const u8* W2, float* Y2, int r2, int cols, const float* X, int ntok) { \
+        qmm_tc_parts<F, TN>(W0, Y0, r0, W1, Y1, r1, W2, Y2, r2, cols, X, ntok);                   \
     }
+#define LLORCH_TC(NAME, F)     \
+    LLORCH_TC_TILE(NAME, F, 8)  \
+    LLORCH_TC_TILE(NAME, F, 16) \
+    LLORCH_TC_TILE(NAME, F, 32) \
+    LLORCH_TC_TILE(NAME, F, 64)
 
 LLORCH_TC(f32, F_F32)
 LLORCH_TC(f16, F_F16)

@@ -31,15 +31,29 @@ __device__ __forceinline__ double load_row(const float* __restrict__ x, size_t o
     return ss;
 }
 
-// h = v * scale * w (written, and quantized when Q is set: widths are whole 32s then).
+// The norm weights of this thread's columns (0 past the row or without weights). Rows
+// of up to 16 blocks per warp load them before the first block sum, so their latency
+// hides behind it; wider rows (registers) just before use.
+#define NORM_EARLY(RR) ((RR) <= 16)
 template <int RR>
-__device__ __forceinline__ void store_normed(const float* v, float scale, const float* __restrict__ w,
+__device__ __forceinline__ void load_w(const float* __restrict__ w, int width, float* wv) {
+#pragma unroll
+    for (int j = 0; j < RR; ++j) {
+        const int col = row_col(j, width);
+        wv[j] = w != 0 && col >= 0 ? w[col] : 0.0f;
+    }
+}
+
+// h = v * scale * w (w: the weights of this thread's columns, `load_w`; written, and
+// quantized when Q is set: widths are whole 32s then).
+template <int RR>
+__device__ __forceinline__ void store_normed(const float* v, float scale, const float* wv,
                                              float* __restrict__ h, size_t off, int width, u8* Q, int2* M) {
 #pragma unroll
     for (int j = 0; j < RR; ++j) {
         if (row_blk(j) * 32 >= width) continue;
         const int col = row_col(j, width);
-        const float o = col >= 0 ? v[j] * scale * w[col] : 0.0f;
+        const float o = col >= 0 ? v[j] * scale * wv[j] : 0.0f;
         if (col >= 0) h[off + col] = o;
         if (Q != 0) quant_block(o, Q, M, (off >> 5) + (size_t)row_blk(j));
     }
@@ -55,20 +69,24 @@ __device__ __forceinline__ void rms_norm_impl(const float* __restrict__ x, const
                                               float* __restrict__ y, int width, float eps, u8* Q, int2* M) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
-    float v[RR];
-    const double ss = block_sum_d(load_row<RR>(x, off, width, v), red);
-    store_normed<RR>(v, rms_scale(ss, width, eps), w, y, off, width, Q, M);
+    float v[RR], wv[RR];
+    const double part = load_row<RR>(x, off, width, v);
+    if (NORM_EARLY(RR)) load_w<RR>(w, width, wv);
+    const double ss = block_sum_d(part, red);
+    if (!NORM_EARLY(RR)) load_w<RR>(w, width, wv);
+    store_normed<RR>(v, rms_scale(ss, width, eps), wv, y, off, width, Q, M);
 }
 
-// x += (w ? rms_norm(o) * w : o) in registers (xv, ov: the row's values).
+// x += (normed ? rms_norm(o) * w : o) in registers (xv, ov: the row's values; wv: the
+// weights of its columns, `load_w`).
 template <int RR>
-__device__ __forceinline__ void add_residual(float* xv, const float* ov, const float* __restrict__ w,
+__device__ __forceinline__ void add_residual(float* xv, const float* ov, const float* wv, bool normed,
                                              double oss, int width, float eps) {
-    const float scale = w != 0 ? rms_scale(oss, width, eps) : 1.0f;
+    const float scale = normed ? rms_scale(oss, width, eps) : 1.0f;
 #pragma unroll
     for (int j = 0; j < RR; ++j) {
         const int col = row_col(j, width);
-        if (col >= 0) xv[j] += w != 0 ? ov[j] * scale * w[col] : ov[j];
+        if (col >= 0) xv[j] += normed ? ov[j] * scale * wv[j] : ov[j];
     }
 }
 
@@ -78,10 +96,13 @@ __device__ __forceinline__ void add_normed_impl(float* __restrict__ x, const flo
                                                 const float* __restrict__ w, int width, float eps) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
-    float xv[RR], ov[RR];
-    const double oss = block_sum_d(load_row<RR>(o, off, width, ov), red);
+    float xv[RR], ov[RR], wv[RR];
+    const double part = load_row<RR>(o, off, width, ov);
     load_row<RR>(x, off, width, xv);
-    add_residual<RR>(xv, ov, w, oss, width, eps);
+    if (NORM_EARLY(RR)) load_w<RR>(w, width, wv);
+    const double oss = block_sum_d(part, red);
+    if (!NORM_EARLY(RR)) load_w<RR>(w, width, wv);
+    add_residual<RR>(xv, ov, wv, w != 0, oss, width, eps);
 #pragma unroll
     for (int j = 0; j < RR; ++j) {
         const int col = row_col(j, width);
@@ -99,10 +120,16 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
                                                   int width, float eps, u8* Q, int2* M) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
-    float xv[RR], ov[RR];
+    float xv[RR], ov[RR], wv[RR], nv[RR];
     load_row<RR>(x, off, width, xv);
-    const double oss = block_sum_d(load_row<RR>(o, off, width, ov), red);
-    add_residual<RR>(xv, ov, w, oss, width, eps);
+    const double part = load_row<RR>(o, off, width, ov);
+    if (NORM_EARLY(RR)) {
+        load_w<RR>(w, width, wv);
+        load_w<RR>(next_w, width, nv);
+    }
+    const double oss = block_sum_d(part, red);
+    if (!NORM_EARLY(RR)) load_w<RR>(w, width, wv);
+    add_residual<RR>(xv, ov, wv, w != 0, oss, width, eps);
     double ss = 0.0;
 #pragma unroll
     for (int j = 0; j < RR; ++j) {
@@ -111,7 +138,8 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
         ss += (double)xv[j] * (double)xv[j];
     }
     ss = block_sum_d(ss, red);
-    store_normed<RR>(xv, rms_scale(ss, width, eps), next_w, h, off, width, Q, M);
+    if (!NORM_EARLY(RR)) load_w<RR>(next_w, width, nv);
+    store_normed<RR>(xv, rms_scale(ss, width, eps), nv, h, off, width, Q, M);
 }
 
 // Must match NORM_REGS and NORM_WARPS (kernels.rs): 32 warps for 2 or 4 blocks each,

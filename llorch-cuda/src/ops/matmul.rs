@@ -7,6 +7,7 @@ use super::*;
 use crate::error::Result;
 use crate::gpu::{Gpu, IndexBuf};
 use crate::kernels::{Kernel, QFormat, TC_TILES};
+use crate::ops::ProductPart;
 
 impl Gpu {
     /// `y[t][j] = Σ_k w[j][k] · x[t][k]` for `ntok` rows of `x` and `rows` rows of `w`
@@ -33,7 +34,7 @@ impl Gpu {
         // 64-sequence decode +21%, batch 1 +3% over f32 lanes); the choice never
         // depends on the step.
         if self.tensor_cores() {
-            return self.qmm_tc(fmt, w, rows, cols, x, ntok, y);
+            return self.qmm_tc(fmt, cols, x, ntok, &mut [ProductPart { w, rows, y }]);
         }
         // Warps sharing a row from the matrix's shape alone (batch invariance): four
         // for long rows, one for short. Rows per warp group from the step: one for
@@ -58,30 +59,77 @@ impl Gpu {
         Ok(())
     }
 
-    /// [`Gpu::qmm`] on tensor cores (half-precision operands, f32 sums); checked by the caller.
-    #[allow(clippy::too_many_arguments)]
-    fn qmm_tc(
+    /// [`Gpu::qmm`] of several matrices of one format and width over the same inputs
+    /// (q/k/v, gate/up): one tensor-core launch for up to three matrices (the same
+    /// bits as one product each), else one product each.
+    pub fn qmm_group(
         &self,
         fmt: QFormat,
-        w: &CudaView<'_, u8>,
-        rows: usize,
         cols: usize,
         x: &CudaView<'_, f32>,
         ntok: usize,
-        y: &mut CudaViewMut<'_, f32>,
+        parts: &mut [ProductPart<'_, '_, '_>],
+    ) -> Result<()> {
+        if !self.tensor_cores() || parts.len() > 3 {
+            for p in parts.iter_mut() {
+                self.qmm(fmt, p.w, p.rows, cols, x, ntok, p.y)?;
+            }
+            return Ok(());
+        }
+        for p in parts.iter() {
+            check_product(self, "qmm", fmt, p.w, p.rows, cols, ntok, p.y)?;
+        }
+        shape("qmm", x.len() >= ntok * cols, || {
+            format!("{} inputs for {ntok} rows of {cols}", x.len())
+        })?;
+        self.qmm_tc(fmt, cols, x, ntok, parts)
+    }
+
+    /// [`Gpu::qmm_group`] on tensor cores (half-precision operands, f32 sums), 1-3
+    /// matrices; checked by the callers.
+    fn qmm_tc(
+        &self,
+        fmt: QFormat,
+        cols: usize,
+        x: &CudaView<'_, f32>,
+        ntok: usize,
+        parts: &mut [ProductPart<'_, '_, '_>],
     ) -> Result<()> {
         shape("qmm", cols.is_multiple_of(32), || {
             format!("{cols} columns, not whole 32s")
         })?;
-        let (tile, blocks) = self.tc_tile(rows, ntok);
+        shape("qmm", (1..=3).contains(&parts.len()), || {
+            format!("{} matrices in one launch", parts.len())
+        })?;
+        let total: usize = parts.iter().map(|p| p.rows).sum();
+        if total == 0 || ntok == 0 {
+            return Ok(());
+        }
+        // The tile from all the launch's rows; the blocks are each matrix's (whole
+        // 16-row blocks per matrix).
+        let (tile, _) = self.tc_tile(total, ntok);
+        let tiles = ntok.div_ceil(usize::from(tile));
+        let blocks: usize = parts.iter().map(|p| p.rows.div_ceil(16) * tiles).sum();
         let c = cfg((blocks, 1), TC_WARPS * 32)?;
-        let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
+        let mut rows = [0i32; 3];
+        for (r, p) in rows.iter_mut().zip(parts.iter()) {
+            *r = int(p.rows)?;
+        }
+        let (cols, ntok) = (int(cols)?, int(ntok)?);
         let mut b = self
             .stream
             .launch_builder(self.func(Kernel::QmmTc { fmt, tile }));
-        b.arg(w).arg(&rows).arg(&cols).arg(x).arg(&ntok).arg(y);
-        // SAFETY: as for `qmm` (sizes checked there): the kernel reads `rows * row_bytes`
-        // weight bytes and `ntok * cols` inputs and writes `ntok * rows` outputs.
+        let present = parts.len();
+        for (p, r) in parts.iter_mut().zip(&rows) {
+            b.arg(p.w).arg(&mut *p.y).arg(r);
+        }
+        for r in &rows[present..] {
+            b.arg(&NULL).arg(&NULL).arg(r);
+        }
+        b.arg(&cols).arg(x).arg(&ntok);
+        // SAFETY: as for `qmm` (every matrix's sizes checked by the callers): the kernel
+        // reads each matrix's `rows * row_bytes` weight bytes and `ntok * cols` inputs
+        // and writes its `ntok * rows` outputs; absent matrices have no rows.
         unsafe { b.launch(c) }?;
         Ok(())
     }

@@ -154,7 +154,7 @@ fn product(
 }
 
 /// `out_i = x · m_iᵀ` for matrices that share the input `x`: one grouped launch when
-/// they are one integer format and width (q/k/v, gate/up), else one product each.
+/// they are one format and width (q/k/v, gate/up), else one product each.
 fn products(
     g: &Gpu,
     w: &DeviceWeights,
@@ -166,7 +166,7 @@ fn products(
     let first = ms[0].0;
     let same = ms
         .iter()
-        .all(|(m, _)| m.fmt == first.fmt && m.cols == first.cols && g.takes_quantized(m.fmt));
+        .all(|(m, _)| m.fmt == first.fmt && m.cols == first.cols);
     if !same {
         for (m, out) in ms.iter_mut() {
             product(g, w, m, x, xq, n, out)?;
@@ -183,7 +183,11 @@ fn products(
             y: out,
         })
         .collect();
-    g.qmm_q_group(first.fmt, first.cols, xq, n, &mut parts)
+    if g.takes_quantized(first.fmt) {
+        g.qmm_q_group(first.fmt, first.cols, xq, n, &mut parts)
+    } else {
+        g.qmm_group(first.fmt, first.cols, x, n, &mut parts)
+    }
 }
 
 /// `xq` for a kernel whose output feeds `ms`, when one of them takes quantized inputs.
