@@ -7,6 +7,7 @@
 #   tests        the GPU tests (TESTS: a filter)
 #   qmm          single products per kernel path (QMM: extra flags)
 #   tc-probe     the F16 one-token product beside load-issue variants and a streaming read
+#   topk         the top-k kernel alone (graph replays), 1 and 64 rows
 #   synth-gemma  gpu_bench on a synthetic gemma-3-270m shape (Q5_0)
 #   synth-8b     gpu_bench on a synthetic Llama-3-8B shape (Q4_K_M)
 #   synth-8b-f16 the same in F16 (batch 1 and prefill)
@@ -16,6 +17,7 @@
 #   llama        llama.cpp's llama-bench and llama-batched-bench on the models present
 #   real         gpu_bench and llorch generate on the demo model
 #   worker       worker-orcd on the demo model: SSE, health, metrics, drain
+#   prev-<step>  <step> with the binaries of .device-bundle-prev.tgz (A/B; logs in $OUT/prev)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/models /tmp/kernels
@@ -31,8 +33,19 @@ export LLORCH_MODEL_DIR=/tmp/models LLORCH_FIXTURE_DIR=.device-bundle/fixtures
 B=.device-bundle/bin
 nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,driver_version --format=csv | tee -a "$OUT/gpu.txt"
 bench() { $B/gpu_bench --device cuda:0 --prefill 512 --seqs 64 "$@"; }
+# A/B runs: a second bundle carried as .device-bundle-prev.tgz (an earlier build) runs
+# any step as prev-<step>, its logs named prev-<file>.
+if [ -f .device-bundle-prev.tgz ]; then
+    rm -rf /tmp/prev && mkdir -p /tmp/prev && tar xzf .device-bundle-prev.tgz -C /tmp/prev
+    cp -n /tmp/prev/.device-bundle/kernels/* /tmp/kernels/ 2>/dev/null
+fi
+B_NEW=$B OUT_NEW=$OUT
 for step in "$@"; do
     echo "=== $step ($SECONDS s)"
+    B=$B_NEW OUT=$OUT_NEW
+    case $step in prev-*)
+        step=${step#prev-} B=/tmp/prev/.device-bundle/bin OUT=$OUT_NEW/prev; mkdir -p "$OUT" ;;
+    esac
     case $step in
         tests)
             for t in cuda_tests cuda_products_tests; do
@@ -40,6 +53,7 @@ for step in "$@"; do
             done ;;
         qmm) $B/qmm_bench ${QMM:-} 2>&1 | tee "$OUT/qmm.txt" ;;
         tc-probe) $B/tc_probe 2>&1 | tee "$OUT/tc-probe.txt" ;;
+        topk) $B/tc_probe --topk 2>&1 | tee "$OUT/topk.txt" ;;
         synth-gemma) bench --synth gemma3-270m-q5 --steps 128 2>&1 | tee "$OUT/synth-gemma.txt" ;;
         synth-8b) bench --synth llama3-8b-q4km --steps 64 2>&1 | tee "$OUT/synth-8b.txt" ;;
         synth-8b-f16) bench --synth llama3-8b-f16 --seqs 1 --steps 64 2>&1 | tee "$OUT/synth-8b-f16.txt" ;;

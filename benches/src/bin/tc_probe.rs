@@ -5,6 +5,8 @@
 //! none between two reads.
 //!
 //! `tc_probe [--reps 20]` prints one markdown row per (matrix, kernel): µs and GB/s.
+//! `tc_probe --topk` times the engine's top-k (`Gpu::row_topk`, k 40) alone in graphs,
+//! for 1 and 64 rows of the 8B and gemma vocabularies.
 #![allow(clippy::print_stdout, clippy::unwrap_used, unsafe_code)]
 
 use cudarc::driver::sys::{CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode};
@@ -103,6 +105,10 @@ fn main() {
         // Checks the sources compile for ARCH (no GPU needed).
         llorch_cuda::compile::compile(&source(), &arch).unwrap();
         println!("compiled for {arch}");
+        return;
+    }
+    if std::env::args().any(|a| a == "--topk") {
+        topk(reps);
         return;
     }
     let ctx = CudaContext::new(0).unwrap();
@@ -215,5 +221,57 @@ fn main() {
             "| {name} | {rows} × {cols} | stream_read | {us:.2} | {:.0} | - |",
             bytes as f64 / us / 1e3
         );
+    }
+}
+
+/// `Gpu::row_topk` alone: µs per launch in a graph of 50.
+fn topk(reps: usize) {
+    use llorch_cuda::{Gpu, TopKScratch};
+    let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
+    println!("| vocab | rows | k | µs per top-k |");
+    println!("|---|---|---|---|");
+    for vocab in [128_256usize, 262_144] {
+        for rows in [1usize, 64] {
+            let k = 40;
+            // Logit-like rows: smooth noise with a few large values.
+            let host: Vec<f32> = (0..rows * vocab)
+                .map(|i| {
+                    let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                    (h as f32 / (1u64 << 24) as f32) * 8.0 - 4.0
+                })
+                .collect();
+            let logits = gpu.upload(&host).unwrap();
+            let mut scratch = TopKScratch::new(&gpu, rows, vocab).unwrap();
+            let mut vals = gpu.alloc::<f32>(rows * k).unwrap();
+            let mut ids = gpu.alloc::<i32>(rows * k).unwrap();
+            let mut lse = gpu.alloc::<f32>(rows).unwrap();
+            let per = 50;
+            let graph = gpu
+                .capture(|g| {
+                    for _ in 0..per {
+                        g.row_topk(
+                            &logits.slice(..),
+                            rows,
+                            vocab,
+                            k,
+                            &mut scratch,
+                            &mut vals.slice_mut(..),
+                            &mut ids.slice_mut(..),
+                            &mut lse.slice_mut(..),
+                        )?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            gpu.replay(&graph).unwrap();
+            gpu.sync().unwrap();
+            let t0 = gpu.mark().unwrap();
+            for _ in 0..reps {
+                gpu.replay(&graph).unwrap();
+            }
+            let t1 = gpu.mark().unwrap();
+            let us = f64::from(t1.ms_since(&t0).unwrap()) * 1e3 / (reps * per) as f64;
+            println!("| {vocab} | {rows} | {k} | {us:.2} |");
+        }
     }
 }

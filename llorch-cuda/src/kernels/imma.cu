@@ -96,6 +96,8 @@ __device__ __forceinline__ void imma16(int* d, u32 a0, u32 a1, u32 b0) {
 __device__ __forceinline__ u32 ld32_2(const u8* p) {  // a 2-byte aligned 32-bit load
     return (u32)ld16(p) | ((u32)ld16(p + 2) << 16);
 }
+// The same for weights in global memory (`ldw2`, common.cuh).
+__device__ __forceinline__ u32 ldw32_2(const u8* p) { return (u32)ldw2(p) | ((u32)ldw2(p + 2) << 16); }
 // Bits 0-3 of b to bit 0 of bytes 0-3.
 __device__ __forceinline__ u32 spread4(u32 b) { return (b * 0x00204081u) & 0x01010101u; }
 // Byte-wise q - 32 for bytes below 64 (two's complement bytes).
@@ -149,9 +151,9 @@ template <> struct QI<F_Q8_0> {
     }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 34;
-        r.d = ld16(b);
-        r.x = ld32_2(b + 2 + 4 * c);
-        r.y = ld32_2(b + 18 + 4 * c);
+        r.d = ldw2(b);
+        r.x = ldw32_2(b + 2 + 4 * c);
+        r.y = ldw32_2(b + 18 + 4 * c);
     }
     __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y) { x = r.x; y = r.y; }
     __device__ static __forceinline__ Sc scales(const Raw& r, int) { return {h2f((u16)r.d), 0.0f}; }
@@ -174,8 +176,8 @@ template <> struct QI<F_Q4_0> {
     }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 18;
-        r.d = ld16(b);
-        r.v = ld32_2(b + 2 + 4 * c);
+        r.d = ldw2(b);
+        r.v = ldw32_2(b + 2 + 4 * c);
     }
     __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y) {
         x = r.v & 0x0F0F0F0Fu;
@@ -201,8 +203,8 @@ template <> struct QI<F_Q4_1> : WithMin {
     }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 20;
-        r.dm = *(const u32*)b;
-        r.v = *(const u32*)(b + 4 + 4 * c);
+        r.dm = ldw4(b);
+        r.v = ldw4(b + 4 + 4 * c);
     }
     __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y) {
         x = r.v & 0x0F0F0F0Fu;
@@ -228,9 +230,9 @@ template <> struct QI<F_Q5_0> {
     }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 22;
-        r.d = ld16(b);
-        r.qh = ld32_2(b + 2);
-        r.v = ld32_2(b + 6 + 4 * c);
+        r.d = ldw2(b);
+        r.qh = ldw32_2(b + 2);
+        r.v = ldw32_2(b + 6 + 4 * c);
     }
     __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y, int c) {
         codes5(r.v, r.qh, c, x, y);
@@ -256,9 +258,9 @@ template <> struct QI<F_Q5_1> : WithMin {
     }
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)s * 24;
-        r.dm = *(const u32*)b;
-        r.qh = *(const u32*)(b + 4);
-        r.v = *(const u32*)(b + 8 + 4 * c);
+        r.dm = ldw4(b);
+        r.qh = ldw4(b + 4);
+        r.v = ldw4(b + 8 + 4 * c);
     }
     __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y, int c) {
         codes5(r.v, r.qh, c, x, y);
@@ -316,9 +318,9 @@ template <> struct QI<F_Q4K> : KHead {
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)(s >> 2) * 144;
         const u8* qs = b + 16 + 32 * (s & 3);
-        r.h = *(const uint4*)b;
-        r.v0 = *(const u32*)(qs + 4 * c);
-        r.v1 = *(const u32*)(qs + 16 + 4 * c);
+        r.h = ldw16(b);
+        r.v0 = ldw4(qs + 4 * c);
+        r.v1 = ldw4(qs + 16 + 4 * c);
         r.sub = 2 * (s & 3);
     }
     __device__ static __forceinline__ void codes(const Raw& r, int g, u32& x, u32& y) {
@@ -352,11 +354,11 @@ template <> struct QI<F_Q5K> : KHead {
     __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
         const u8* b = row + (size_t)(s >> 2) * 176;
         const u8* qs = b + 48 + 32 * (s & 3);
-        r.h = *(const uint4*)b;
-        r.v0 = *(const u32*)(qs + 4 * c);
-        r.v1 = *(const u32*)(qs + 16 + 4 * c);
-        r.q0 = *(const u32*)(b + 16 + 4 * c);
-        r.q1 = *(const u32*)(b + 32 + 4 * c);
+        r.h = ldw16(b);
+        r.v0 = ldw4(qs + 4 * c);
+        r.v1 = ldw4(qs + 16 + 4 * c);
+        r.q0 = ldw4(b + 16 + 4 * c);
+        r.q1 = ldw4(b + 32 + 4 * c);
         r.sub = 2 * (s & 3);
     }
     __device__ static __forceinline__ void codes(const Raw& r, int g, u32& x, u32& y) {
@@ -400,15 +402,15 @@ template <> struct QI<F_Q6K> {
         const int n = s & 1;
         const u8* ql = b + 64 * n + 4 * c;
         const u8* qh = b + 128 + 32 * n + 4 * c;
-        r.l0 = ld32_2(ql);
-        r.l1 = ld32_2(ql + 16);
-        r.l2 = ld32_2(ql + 32);
-        r.l3 = ld32_2(ql + 48);
-        r.h0 = ld32_2(qh);
-        r.h1 = ld32_2(qh + 16);
-        r.s0 = ld32_2(b + 192 + 8 * n);
-        r.s1 = ld32_2(b + 196 + 8 * n);
-        r.d = ld16(b + 208);
+        r.l0 = ldw32_2(ql);
+        r.l1 = ldw32_2(ql + 16);
+        r.l2 = ldw32_2(ql + 32);
+        r.l3 = ldw32_2(ql + 48);
+        r.h0 = ldw32_2(qh);
+        r.h1 = ldw32_2(qh + 16);
+        r.s0 = ldw32_2(b + 192 + 8 * n);
+        r.s1 = ldw32_2(b + 196 + 8 * n);
+        r.d = ldw2(b + 208);
     }
     __device__ static __forceinline__ void codes(const Raw& r, int g, u32& x, u32& y) {
         const u32 lx = (g & 1) ? r.l2 : r.l0, ly = (g & 1) ? r.l3 : r.l1;

@@ -60,7 +60,7 @@ template <int F> struct QH {
 // exact in half precision), then scale: a handful of instructions per pair.
 template <> struct QH<F_F16> {
     __device__ static __forceinline__ void unit(const u8* row, int u, u32* h) {
-        const uint4 v = *(const uint4*)(row + (size_t)u * 16);
+        const uint4 v = ldw16(row + (size_t)u * 16);
         h[0] = v.x;
         h[1] = v.y;
         h[2] = v.z;

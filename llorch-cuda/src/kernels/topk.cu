@@ -224,13 +224,28 @@ extern "C" __global__ void __launch_bounds__(TOPK_THREADS)
         out_id[(size_t)row * k + i] = id;
         out_val[(size_t)row * k + i] = b == 0ull ? NEG_INF : x[id];
     }
+    // The log-sum-exp: every thread reads and scales some slices' parts (the max is
+    // exact in any order), then one thread adds the terms in slice order.
+    const float* pm = part_max + (size_t)row * nslices;
+    const double* ps = part_sum + (size_t)row * nslices;
+    float lm = NEG_INF;
+    for (int q = threadIdx.x; q < nslices; q += blockDim.x) lm = fmaxf(lm, __ldcg(pm + q));
+    for (int off = 16; off > 0; off >>= 1) lm = fmaxf(lm, __shfl_xor_sync(FULL_MASK, lm, off));
+    __syncthreads();
+    if (lane == 0) fred[warp] = lm;
+    __syncthreads();
+    float mm = NEG_INF;
+    for (int w = 0; w < TOPK_THREADS / 32; ++w) mm = fmaxf(mm, fred[w]);
+    // buf is free again (best_k's result is in top); 2 * nslices <= TOPK_SLICE (launcher).
+    double* fac = (double*)buf;
+    for (int q = threadIdx.x; q < nslices; q += blockDim.x) {
+        fac[2 * q] = __ldcg(ps + q);
+        fac[2 * q + 1] = exp((double)__ldcg(pm + q) - (double)mm);
+    }
+    __syncthreads();
     if (threadIdx.x == 0) {
-        const float* pm = part_max + (size_t)row * nslices;
-        const double* ps = part_sum + (size_t)row * nslices;
-        float mm = NEG_INF;
-        for (int q = 0; q < nslices; ++q) mm = fmaxf(mm, __ldcg(pm + q));
         double sum = 0.0;
-        for (int q = 0; q < nslices; ++q) sum += __ldcg(ps + q) * exp((double)__ldcg(pm + q) - (double)mm);
+        for (int q = 0; q < nslices; ++q) sum += fac[2 * q] * fac[2 * q + 1];
         out_lse[row] = mm + (float)log(sum);
         done[row] = 0;
     }

@@ -33,7 +33,9 @@ impl Gpu {
                 && logits.len() >= rows * vocab
                 && vals.len() >= rows * k
                 && ids.len() >= rows * k
-                && lse.len() >= rows,
+                && lse.len() >= rows
+                // The merge holds two factors per slice in one slice's shared memory.
+                && 2 * slices <= TOPK_SLICE,
             || format!("k {k}, {rows} rows of {vocab}"),
         )?;
         if rows == 0 {
