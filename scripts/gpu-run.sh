@@ -6,7 +6,7 @@
 # steps named on the command line, logging to $OUT:
 #   tests        the GPU tests (TESTS: a filter)
 #   qmm          single products per kernel path (QMM: extra flags)
-#   tc-probe     the F16 one-token product beside load-issue variants and a streaming read
+#   tc-probe     the bandwidth ceiling: a streaming read of each 8B F16 matrix's bytes
 #   topk         the top-k kernel alone (graph replays), 1 and 64 rows
 #   synth-gemma  gpu_bench on a synthetic gemma-3-270m shape (Q5_0)
 #   synth-8b     gpu_bench on a synthetic Llama-3-8B shape (Q4_K_M)

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::gpu::{INTEGER_FORMATS, bits, noise, product, quantized_matrix};
+use common::gpu::{INTEGER_FORMATS, bits, grouped_outputs, noise, product, quantized_matrix};
 use llorch_cuda::{DecodeProducts, Gpu, QActs, QFormat, QS_TILES, WideProducts};
 use llorch_worker::quant::{GgmlType, dequantize_row};
 
@@ -176,7 +176,6 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
 #[test]
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn grouped_products_give_each_matrix_its_own_bits() {
-    use llorch_cuda::ProductPart;
     let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     let cols = 640;
     let x = noise(17, 4 * cols);
@@ -226,26 +225,12 @@ fn grouped_products_give_each_matrix_its_own_bits() {
                     max_tokens: 2,
                     rows_per_warp: Some(per_warp),
                 });
-                let mut ys: Vec<_> = heights
-                    .iter()
-                    .map(|&rows| gpu.alloc::<f32>(ntok * rows).unwrap())
-                    .collect();
-                let views: Vec<_> = mats.iter().map(|w| w.as_view()).collect();
-                let mut outs: Vec<_> = ys.iter_mut().map(|y| y.as_view_mut()).collect();
-                let mut parts: Vec<ProductPart<'_, '_, '_>> = views
-                    .iter()
-                    .zip(outs.iter_mut())
-                    .zip(heights)
-                    .map(|((w, y), rows)| ProductPart { w, rows, y })
-                    .collect();
-                gpu.qmm_q_group(fmt, cols, &q, ntok, &mut parts).unwrap();
-                drop(parts);
-                drop(outs);
-                for ((y, want), rows) in ys.iter().zip(&single).zip(heights) {
-                    let mut h = vec![0.0f32; ntok * rows];
-                    gpu.read(&y.as_view(), &mut h).unwrap();
+                let got = grouped_outputs(&gpu, &mats, &heights, ntok, |parts| {
+                    gpu.qmm_q_group(fmt, cols, &q, ntok, parts).unwrap()
+                });
+                for ((h, want), rows) in got.iter().zip(&single).zip(heights) {
                     assert!(
-                        bits(&h) == bits(want),
+                        bits(h) == bits(want),
                         "{ty:?} {rows} rows, {ntok} tokens, {per_warp} rows per warp"
                     );
                 }
@@ -260,7 +245,6 @@ fn grouped_products_give_each_matrix_its_own_bits() {
 fn grouped_float_products_give_each_matrix_its_own_bits() {
     // SYS-0003: q/k/v and gate/up of float weights in one tensor-core launch give each
     // matrix the bits of its own launch, whatever the tile the group's height picks.
-    use llorch_cuda::ProductPart;
     let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     let cols = 640;
     let x = noise(29, 70 * cols);
@@ -287,27 +271,13 @@ fn grouped_float_products_give_each_matrix_its_own_bits() {
                         product(&gpu, false, fmt, w, rows, cols, &x[..ntok * cols], ntok)
                     })
                     .collect();
-                let mut ys: Vec<_> = heights
-                    .iter()
-                    .map(|&rows| gpu.alloc::<f32>(ntok * rows).unwrap())
-                    .collect();
-                let views: Vec<_> = mats.iter().map(|w| w.as_view()).collect();
-                let mut outs: Vec<_> = ys.iter_mut().map(|y| y.as_view_mut()).collect();
-                let mut parts: Vec<ProductPart<'_, '_, '_>> = views
-                    .iter()
-                    .zip(outs.iter_mut())
-                    .zip(heights)
-                    .map(|((w, y), &rows)| ProductPart { w, rows, y })
-                    .collect();
-                gpu.qmm_group(fmt, cols, &x_d.as_view(), ntok, &mut parts)
-                    .unwrap();
-                drop(parts);
-                drop(outs);
-                for ((y, want), rows) in ys.iter().zip(&single).zip(heights) {
-                    let mut h = vec![0.0f32; ntok * rows];
-                    gpu.read(&y.as_view(), &mut h).unwrap();
+                let got = grouped_outputs(&gpu, &mats, heights, ntok, |parts| {
+                    gpu.qmm_group(fmt, cols, &x_d.as_view(), ntok, parts)
+                        .unwrap()
+                });
+                for ((h, want), rows) in got.iter().zip(&single).zip(heights) {
                     assert!(
-                        bits(&h) == bits(want),
+                        bits(h) == bits(want),
                         "{ty:?} {heights:?}: {rows} rows, {ntok} tokens"
                     );
                 }

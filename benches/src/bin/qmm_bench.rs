@@ -9,6 +9,7 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use llorch_benches::engine_load::arg;
+use llorch_benches::gpu_time::graph_us;
 use llorch_cuda::{CudaSlice, DecodeProducts, Gpu, QActs, QFormat, QS_TILES, WideProducts};
 use llorch_worker::quant::{GgmlType, quantize_row};
 use llorch_worker::synth::SynthRng;
@@ -178,25 +179,13 @@ fn main() {
                     Some(r) if *r == bits => "same",
                     Some(_) => "DIFFER",
                 };
-                let per_graph = n_copies;
-                let graph = {
-                    let cref = &mut c;
-                    gpu.capture(|g| {
-                        for w in 0..per_graph {
-                            product(g, cref, w, fmt, rows, cols, ntok);
-                        }
-                        Ok(())
-                    })
-                    .unwrap()
-                };
-                gpu.replay(&graph).unwrap();
-                gpu.sync().unwrap();
-                let t0 = gpu.mark().unwrap();
-                for _ in 0..reps {
-                    gpu.replay(&graph).unwrap();
-                }
-                let t1 = gpu.mark().unwrap();
-                let us = f64::from(t1.ms_since(&t0).unwrap()) * 1e3 / (reps * per_graph) as f64;
+                let cref = &mut c;
+                let us = graph_us(&gpu, reps, n_copies, |g| {
+                    for w in 0..n_copies {
+                        product(g, cref, w, fmt, rows, cols, ntok);
+                    }
+                    Ok(())
+                });
                 let gbs = host.len() as f64 / us / 1e3;
                 let tops = 2.0 * (rows * cols * ntok) as f64 / us / 1e6;
                 println!(

@@ -52,6 +52,22 @@ __device__ double block_sum_d(double v, double* red) {
     return s;
 }
 
+// Max over a block (as block_sum_d: `red` holds 32 floats); exact in any order.
+__device__ float block_max(float v, float* red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, off));
+    if (nw == 1) return v;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float m = NEG_INF;
+#pragma unroll
+    for (int w = 0; w < 32; ++w)
+        if (w < nw) m = fmaxf(m, red[w]);
+    return m;
+}
+
 // Weight loads: each weight byte is read once per product, so these skip L1 and ask
 // L2 for the whole 256-byte segment (the neighbouring lanes' and warps' next loads);
 // the F16 decode products measured 13-23% faster with them (benches/reports/cuda.md,

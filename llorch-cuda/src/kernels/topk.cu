@@ -157,11 +157,7 @@ extern "C" __global__ void __launch_bounds__(TOPK_THREADS)
         if (lane == 0) gmax[warp * PER + j] = m;
     }
     // The slice's max (exact in any order), then its sum of exp in a fixed order.
-    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(FULL_MASK, mx, off));
-    if (lane == 0) fred[warp] = mx;
-    __syncthreads();
-    mx = NEG_INF;
-    for (int w = 0; w < TOPK_THREADS / 32; ++w) mx = fmaxf(mx, fred[w]);
+    mx = block_max(mx, fred);
     double s = 0.0;
 #pragma unroll
     for (int j = 0; j < PER; ++j)
@@ -230,12 +226,7 @@ extern "C" __global__ void __launch_bounds__(TOPK_THREADS)
     const double* ps = part_sum + (size_t)row * nslices;
     float lm = NEG_INF;
     for (int q = threadIdx.x; q < nslices; q += blockDim.x) lm = fmaxf(lm, __ldcg(pm + q));
-    for (int off = 16; off > 0; off >>= 1) lm = fmaxf(lm, __shfl_xor_sync(FULL_MASK, lm, off));
-    __syncthreads();
-    if (lane == 0) fred[warp] = lm;
-    __syncthreads();
-    float mm = NEG_INF;
-    for (int w = 0; w < TOPK_THREADS / 32; ++w) mm = fmaxf(mm, fred[w]);
+    const float mm = block_max(lm, fred);
     // buf is free again (best_k's result is in top); 2 * nslices <= TOPK_SLICE (launcher).
     double* fac = (double*)buf;
     for (int q = threadIdx.x; q < nslices; q += blockDim.x) {

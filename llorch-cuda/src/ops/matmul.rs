@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::gpu::{Gpu, IndexBuf};
 use crate::kernels::{Kernel, QFormat, TC_TILES};
 use crate::ops::ProductPart;
+use crate::ops::qmm_q::{part_rows, push_parts};
 
 impl Gpu {
     /// `y[t][j] = Σ_k w[j][k] · x[t][k]` for `ntok` rows of `x` and `rows` rows of `w`
@@ -24,9 +25,7 @@ impl Gpu {
         y: &mut CudaViewMut<'_, f32>,
     ) -> Result<()> {
         check_product(self, "qmm", fmt, w, rows, cols, ntok, y)?;
-        shape("qmm", x.len() >= ntok * cols, || {
-            format!("{} inputs for {ntok} rows of {cols}", x.len())
-        })?;
+        check_inputs(x, ntok, cols)?;
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
@@ -79,9 +78,7 @@ impl Gpu {
         for p in parts.iter() {
             check_product(self, "qmm", fmt, p.w, p.rows, cols, ntok, p.y)?;
         }
-        shape("qmm", x.len() >= ntok * cols, || {
-            format!("{} inputs for {ntok} rows of {cols}", x.len())
-        })?;
+        check_inputs(x, ntok, cols)?;
         self.qmm_tc(fmt, cols, x, ntok, parts)
     }
 
@@ -107,25 +104,16 @@ impl Gpu {
         }
         // The tile from all the launch's rows; the blocks are each matrix's (whole
         // 16-row blocks per matrix).
-        let (tile, _) = self.tc_tile(total, ntok);
+        let tile = self.tc_tile(total, ntok);
         let tiles = ntok.div_ceil(usize::from(tile));
         let blocks: usize = parts.iter().map(|p| p.rows.div_ceil(16) * tiles).sum();
         let c = cfg((blocks, 1), TC_WARPS * 32)?;
-        let mut rows = [0i32; 3];
-        for (r, p) in rows.iter_mut().zip(parts.iter()) {
-            *r = int(p.rows)?;
-        }
+        let rows = part_rows(parts)?;
         let (cols, ntok) = (int(cols)?, int(ntok)?);
         let mut b = self
             .stream
             .launch_builder(self.func(Kernel::QmmTc { fmt, tile }));
-        let present = parts.len();
-        for (p, r) in parts.iter_mut().zip(&rows) {
-            b.arg(p.w).arg(&mut *p.y).arg(r);
-        }
-        for r in &rows[present..] {
-            b.arg(&NULL).arg(&NULL).arg(r);
-        }
+        push_parts(&mut b, parts, &rows);
         b.arg(&cols).arg(x).arg(&ntok);
         // SAFETY: as for `qmm` (every matrix's sizes checked by the callers): the kernel
         // reads each matrix's `rows * row_bytes` weight bytes and `ntok * cols` inputs
@@ -134,23 +122,22 @@ impl Gpu {
         Ok(())
     }
 
-    /// Tokens per block of a tensor-core product and its blocks, from the step and the
-    /// matrix (it changes no sum): the largest tile, up to the first that holds every
-    /// token, that still gives every multiprocessor a block; else the smallest (small
-    /// matrices, few tokens).
-    pub(super) fn tc_tile(&self, rows: usize, ntok: usize) -> (u8, usize) {
+    /// Tokens per block of a tensor-core product, from the step and the matrix (it
+    /// changes no sum): the largest tile, up to the first that holds every token, that
+    /// still gives every multiprocessor a block; else the smallest (small matrices, few
+    /// tokens).
+    fn tc_tile(&self, rows: usize, ntok: usize) -> u8 {
         let row_blocks = rows.div_ceil(16);
         let cap = TC_TILES
             .into_iter()
             .find(|&t| usize::from(t) >= ntok)
             .unwrap_or(TC_TILES[TC_TILES.len() - 1]);
-        let tile = TC_TILES
+        TC_TILES
             .into_iter()
             .rev()
             .filter(|&t| t <= cap)
             .find(|&t| row_blocks * ntok.div_ceil(usize::from(t)) >= self.sms())
-            .unwrap_or(TC_TILES[0]);
-        (tile, ntok.div_ceil(usize::from(tile)) * row_blocks)
+            .unwrap_or(TC_TILES[0])
     }
 
     /// `x[i] = table[tokens[i]] · scale` (`d` values per row, table of `vocab` rows).
@@ -191,6 +178,13 @@ impl Gpu {
         unsafe { b.launch(c) }?;
         Ok(())
     }
+}
+
+/// Checks that `x` holds `ntok` rows of `cols` inputs of [`Gpu::qmm`].
+fn check_inputs(x: &CudaView<'_, f32>, ntok: usize, cols: usize) -> Result<()> {
+    shape("qmm", x.len() >= ntok * cols, || {
+        format!("{} inputs for {ntok} rows of {cols}", x.len())
+    })
 }
 
 /// Checks that `w` holds `rows` rows of `cols` values in `fmt`, starting on the

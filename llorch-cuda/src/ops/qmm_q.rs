@@ -1,7 +1,7 @@
 //! Products of integer-coded weights with quantized inputs (`imma.cu`).
 #![allow(unsafe_code)]
 
-use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchArgs, PushKernelArg};
 
 use super::matmul::check_product;
 use super::*;
@@ -250,30 +250,46 @@ impl Gpu {
         let pw = usize::from(per_warp);
         let warps: usize = parts.iter().map(|p| p.rows.div_ceil(pw)).sum();
         let c = cfg((warps.div_ceil(QV_THREADS / 32).max(1), 1), QV_THREADS)?;
-        // Three (weights, outputs, rows) segments; absent ones have no rows.
-        let mut rows = [0i32; 3];
-        for (r, p) in rows.iter_mut().zip(parts.iter()) {
-            *r = int(p.rows)?;
-        }
+        let rows = part_rows(parts)?;
         let (cols, ntok) = (int(cols)?, int(ntok)?);
         let mut b = self.stream.launch_builder(self.func(Kernel::QmvQ {
             fmt,
             rows: per_warp,
             tokens,
         }));
-        let present = parts.len();
-        for (p, r) in parts.iter_mut().zip(&rows) {
-            b.arg(p.w).arg(&mut *p.y).arg(r);
-        }
-        for r in &rows[present..] {
-            b.arg(&NULL).arg(&NULL).arg(r);
-        }
+        push_parts(&mut b, parts, &rows);
         b.arg(&cols).arg(&q.data).arg(&q.meta).arg(&ntok);
         // SAFETY: as for `qmm_q` (every matrix's sizes checked by the callers); absent
         // matrices have no rows; lanes of rows past a matrix's or tokens past `ntok`
         // load and write nothing.
         unsafe { b.launch(c) }?;
         Ok(())
+    }
+}
+
+/// The rows of each of 1-3 grouped matrices, 0 for absent ones (their kernels' third
+/// argument of each segment).
+pub(super) fn part_rows(parts: &[ProductPart<'_, '_, '_>]) -> Result<[i32; 3]> {
+    let mut rows = [0i32; 3];
+    for (r, p) in rows.iter_mut().zip(parts) {
+        *r = int(p.rows)?;
+    }
+    Ok(rows)
+}
+
+/// Pushes the grouped kernels' three (weights, outputs, rows) segments: `parts`, then
+/// null pointers with no rows for the absent ones.
+pub(super) fn push_parts<'a>(
+    b: &mut LaunchArgs<'a>,
+    parts: &'a mut [ProductPart<'_, '_, '_>],
+    rows: &'a [i32; 3],
+) {
+    let present = parts.len();
+    for (p, r) in parts.iter_mut().zip(rows) {
+        b.arg(p.w).arg(&mut *p.y).arg(r);
+    }
+    for r in &rows[present..] {
+        b.arg(&NULL).arg(&NULL).arg(r);
     }
 }
 

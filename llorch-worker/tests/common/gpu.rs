@@ -1,7 +1,7 @@
 //! Helpers of the GPU tests: deterministic inputs, quantized matrices, one product.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use llorch_cuda::{Gpu, QActs, QFormat};
+use llorch_cuda::{CudaSlice, Gpu, ProductPart, QActs, QFormat};
 use llorch_worker::quant::{GgmlType, quantize_row};
 
 /// Every integer format, as (GGUF type, device format).
@@ -70,4 +70,38 @@ pub fn product(
     let mut y = vec![f32::NAN; ntok * rows];
     gpu.read(&y_d.as_view(), &mut y).unwrap();
     y
+}
+
+/// Each matrix's outputs (`ntok` rows of its height) after `launch` ran on the grouped
+/// parts: `mats[i]` with `heights[i]` rows, each writing fresh outputs.
+pub fn grouped_outputs(
+    gpu: &Gpu,
+    mats: &[CudaSlice<u8>],
+    heights: &[usize],
+    ntok: usize,
+    launch: impl FnOnce(&mut [ProductPart<'_, '_, '_>]),
+) -> Vec<Vec<f32>> {
+    let mut ys: Vec<_> = heights
+        .iter()
+        .map(|&rows| gpu.alloc::<f32>(ntok * rows).unwrap())
+        .collect();
+    let views: Vec<_> = mats.iter().map(|w| w.as_view()).collect();
+    let mut outs: Vec<_> = ys.iter_mut().map(|y| y.as_view_mut()).collect();
+    let mut parts: Vec<ProductPart<'_, '_, '_>> = views
+        .iter()
+        .zip(outs.iter_mut())
+        .zip(heights)
+        .map(|((w, y), &rows)| ProductPart { w, rows, y })
+        .collect();
+    launch(&mut parts);
+    drop(parts);
+    drop(outs);
+    ys.iter()
+        .zip(heights)
+        .map(|(y, &rows)| {
+            let mut h = vec![0.0f32; ntok * rows];
+            gpu.read(&y.as_view(), &mut h).unwrap();
+            h
+        })
+        .collect()
 }
