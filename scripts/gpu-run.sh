@@ -18,6 +18,7 @@
 #   real         gpu_bench and llorch generate on the demo model
 #   worker       worker-orcd on the demo model: SSE, health, metrics, drain
 #   prev-<step>  <step> with the binaries of .device-bundle-prev.tgz (A/B; logs in $OUT/prev)
+# (BENCH: extra gpu_bench flags for the synth and real steps, e.g. --no-overlap)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/models /tmp/kernels
@@ -32,7 +33,7 @@ fi
 export LLORCH_MODEL_DIR=/tmp/models LLORCH_FIXTURE_DIR=.device-bundle/fixtures
 B=.device-bundle/bin
 nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,driver_version --format=csv | tee -a "$OUT/gpu.txt"
-bench() { $B/gpu_bench --device cuda:0 --prefill 512 --seqs 64 "$@"; }
+bench() { $B/gpu_bench --device cuda:0 --prefill 512 --seqs 64 ${BENCH:-} "$@"; }
 # A/B runs: a second bundle carried as .device-bundle-prev.tgz (an earlier build) runs
 # any step as prev-<step>, its logs named prev-<file>.
 if [ -f .device-bundle-prev.tgz ]; then

@@ -44,6 +44,7 @@ pub struct Gpu {
     tensor_cores: bool,
     decode: crate::ops::DecodeProducts,
     wide: crate::ops::WideProducts,
+    overlap: bool,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -108,6 +109,7 @@ impl Gpu {
             tensor_cores: major >= 8,
             decode: crate::ops::DecodeProducts::default(),
             wide: crate::ops::WideProducts::default(),
+            overlap: major >= 9,
             name,
             arch,
             ordinal,
@@ -133,6 +135,19 @@ impl Gpu {
             rows_per_warp: d.rows_per_warp.filter(|r| [1, 2, 4].contains(r)),
         };
         self.decode
+    }
+
+    /// Whether captured graphs let each kernel start while the previous one finishes
+    /// (programmatic edges, graph.rs; sm_90 on). The same bits either way.
+    pub fn graph_overlap(&self) -> bool {
+        self.overlap
+    }
+
+    /// Turns graph overlap on or off (on only from sm_90); returns the setting in
+    /// force. Applies to graphs captured afterwards.
+    pub fn set_graph_overlap(&mut self, on: bool) -> bool {
+        self.overlap = on && self.major >= 9;
+        self.overlap
     }
 
     /// Sets which kernel takes integer products too wide for the decode kernels (the
@@ -272,31 +287,11 @@ impl Gpu {
         Ok(self.stream.synchronize()?)
     }
 
-    /// Records the launches `f` makes into a graph instead of running them; replaying
-    /// the graph runs them again with the same arguments (buffer contents may change).
-    /// `f` must only launch kernels: no copies, allocations or waits.
-    pub fn capture(&self, f: impl FnOnce(&Gpu) -> Result<()>) -> Result<Graph> {
-        use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
-        self.stream
-            .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)?;
-        let res = f(self);
-        let graph = self.stream.end_capture(CUgraphInstantiate_flags(0));
-        res?;
-        graph?
-            .map(Graph)
-            .ok_or(CudaError::Driver("empty graph capture".into()))
-    }
-
     /// A mark in the stream; [`Mark::ms_since`] gives device time between two marks.
     pub fn mark(&self) -> Result<Mark> {
         Ok(Mark(self.stream.record_event(Some(
             cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT,
         ))?))
-    }
-
-    /// Runs a captured graph on the stream.
-    pub fn replay(&self, g: &Graph) -> Result<()> {
-        Ok(g.0.launch()?)
     }
 
     pub(crate) fn func(&self, k: Kernel) -> &CudaFunction {
@@ -315,20 +310,6 @@ impl Mark {
     pub fn ms_since(&self, earlier: &Mark) -> Result<f32> {
         self.0.synchronize()?;
         Ok(earlier.0.elapsed_ms(&self.0)?)
-    }
-}
-
-/// A captured sequence of launches ([`Gpu::capture`]).
-pub struct Graph(cudarc::driver::CudaGraph);
-
-// SAFETY: a graph is only launched through `&Gpu::replay`, which binds the context
-// to the calling thread first; moving the handle between threads is allowed by CUDA.
-#[allow(unsafe_code)]
-unsafe impl Send for Graph {}
-
-impl std::fmt::Debug for Graph {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Graph")
     }
 }
 

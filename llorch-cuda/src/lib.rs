@@ -35,13 +35,15 @@
 pub mod compile;
 mod error;
 mod gpu;
+mod graph;
 pub mod kernels;
 mod ops;
 mod staging;
 
 pub use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
 pub use error::{CudaError, Result};
-pub use gpu::{Gpu, Graph, IndexBuf, Mark, device_count, driver_available};
+pub use gpu::{Gpu, IndexBuf, Mark, device_count, driver_available};
+pub use graph::Graph;
 pub use kernels::{Kernel, QFormat, QS_TILES};
 pub use ops::{
     AttnDims, AttnPlan, DecodeProducts, DrawBuf, DrawParams, MAX_HEAD_DIM, ProductPart, QActs,

@@ -113,6 +113,43 @@ fn cuda_engine_is_batch_invariant() {
     common::invariance::check_invariance(&llorch_worker::demo::require_demo_model(), CUDA0);
 }
 
+/// Graphs whose kernels overlap (programmatic edges, the default from sm_90) give the
+/// plain graphs' bits: decode steps (one token) and wider ones, on the demo model and
+/// a tiny F16 model.
+#[test]
+#[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
+fn overlapped_graphs_give_the_plain_graphs_bits() {
+    use llorch_worker::cuda::CudaOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let f16 = tiny(Arch::Llama, GgmlType::F16, dir.path());
+    for path in [llorch_worker::demo::require_demo_model(), f16] {
+        let run = |overlap: bool| {
+            let opts = CudaOptions {
+                ordinal: 0,
+                num_pages: 16,
+                page_size: 16,
+                max_step_tokens: 64,
+                max_logit_rows: 64,
+                kernel_cache: Some(llorch_worker::demo::kernel_cache_dir()),
+                tensor_cores: true,
+                graph_overlap: overlap,
+            };
+            let model = load(&path).unwrap();
+            let vocab = model.weights.vocab as u32;
+            let tokens: Vec<u32> = (0..80u32).map(|k| 1 + (k * 53 + 7) % (vocab - 1)).collect();
+            let (mut b, _) = model.into_cuda_backend_with(&opts).unwrap();
+            let mut out = teacher_force(&mut b, &tokens[..40], 8, 1).unwrap();
+            out.extend(teacher_force(&mut b, &tokens[40..], 8, 5).unwrap());
+            out
+        };
+        let (plain, overlapped) = (run(false), run(true));
+        assert_eq!(plain.len(), 80);
+        for (i, (a, b)) in plain.iter().zip(&overlapped).enumerate() {
+            assert_eq!(a, b, "{}: step {i}", path.display());
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn too_little_vram_fails_fast_naming_bytes_and_device() {

@@ -2,8 +2,9 @@
 //! decode and the aggregate decode of many concurrent sequences.
 //!
 //! `gpu_bench --model PATH|demo [--device cuda:0] [--prefill 512] [--seqs 64]
-//! [--steps 128] [--simt] [--synth llama3-8b-q4km|llama3-8b-f16|gemma3-270m-q5 [--out-dir DIR]]`
-//! (`--simt`: f32 lanes instead of tensor cores; `--synth`: a synthetic model of that
+//! [--steps 128] [--simt] [--no-overlap] [--synth llama3-8b-q4km|llama3-8b-f16|gemma3-270m-q5 [--out-dir DIR]]`
+//! (`--simt`: f32 lanes instead of tensor cores; `--no-overlap`: graphs without
+//! programmatic edges; `--synth`: a synthetic model of that
 //! shape, written first) prints one markdown row per figure; the figures of
 //! benches/reports/cuda.md come from it.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
@@ -136,6 +137,7 @@ fn main() {
                 max_logit_rows: 64,
                 kernel_cache: Some(llorch_worker::demo::kernel_cache_dir()),
                 tensor_cores: !simt,
+                graph_overlap: !std::env::args().any(|a| a == "--no-overlap"),
             };
             let (b, tok) = loaded.into_cuda_backend_with(&opts).unwrap();
             Engine::new(Box::new(b), tok, cfg)

@@ -48,7 +48,7 @@ __device__ __forceinline__ void quant_pairs(float x0, float x1, u8* __restrict__
 extern "C" __global__ void __launch_bounds__(128)
     attention(const float* __restrict__ q, const u16* __restrict__ cache, float* __restrict__ out,
               const int* __restrict__ meta, const int* __restrict__ pages, int n_heads, int n_kv_heads,
-              int head_dim, int v_head_dim, int page_size, int window, u8* Q, int2* M) {
+              int head_dim, int v_head_dim, int page_size, int window, u8* Q, int2* M) { grid_wait();
     __shared__ float sc[ATT_CHUNK];
     __shared__ int slot[ATT_CHUNK];
     const int row = blockIdx.x, h = blockIdx.y;
@@ -127,6 +127,7 @@ extern "C" __global__ void __launch_bounds__(128)
         m = m_new;
         __syncthreads();
     }
+    grid_trigger();  // the main loop is done: the next kernel may be placed
     const size_t at = ((size_t)row * n_heads + h) * v_head_dim + dv;
     if (dv < v_head_dim) {
         out[at] = a0 / l;

@@ -89,3 +89,38 @@ __device__ __forceinline__ u32 ldw4(const void* p) {
     asm("ld.global.nc.L1::no_allocate.L2::256B.u32 %0, [%1];" : "=r"(v) : "l"(p));
     return v;
 }
+
+// Programmatic dependent launch. In graphs whose kernel edges are programmatic
+// (graph.rs) a kernel may be scheduled before the one it follows has finished, once
+// every block of that one has called `grid_trigger` (or exited). Each kernel first
+// waits (`grid_wait`) for everything before it to finish and be visible, so it reads
+// and writes nothing early. Products trigger after their main loop (the next kernel
+// is placed during their tail, not on SMs their later blocks need); the small kernels
+// between them at once (`grid_start`). Elsewhere, and before sm_90, all are no-ops.
+#ifndef LLORCH_PDL_TRIGGER
+#define LLORCH_PDL_TRIGGER 1
+#endif
+__device__ __forceinline__ void grid_wait() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void grid_trigger() {
+#if __CUDA_ARCH__ >= 900 && LLORCH_PDL_TRIGGER
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void grid_start() {
+    grid_trigger();
+    grid_wait();
+}
+
+// Asks L2 for the first `bytes` of each of `nrows` weight rows (stride rb) at W, one
+// 128-byte line per thread and turn: what a product reads first, fetched before its
+// `grid_wait` while the kernel before it finishes. Weights only (nothing writes them).
+__device__ __forceinline__ void prefetch_rows(const u8* W, size_t rb, int nrows, size_t bytes, int tid,
+                                              int nthreads) {
+    const int lines = (int)(((bytes < rb ? bytes : rb) + 127) / 128);
+    for (int i = tid; i < nrows * lines; i += nthreads)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(W + (size_t)(i / lines) * rb + (size_t)(i % lines) * 128));
+}

@@ -19,7 +19,7 @@ __device__ __forceinline__ double uniform01(u64 seed, u64 counter) {
 // P per row: seed, counter, temperature | top_p << 32, min_p | top_k << 32 (f32 bits).
 // A row with temperature <= 0 takes its best candidate. Writes the chosen id.
 extern "C" __global__ void draw_rows(const float* __restrict__ vals, const int* __restrict__ ids, int k,
-                                     const u64* __restrict__ P, int rows, int* __restrict__ out) {
+                                     const u64* __restrict__ P, int rows, int* __restrict__ out) { grid_start();
     const int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows) return;
     const float* v = vals + (size_t)r * k;

@@ -58,7 +58,7 @@ __device__ __forceinline__ void quant_block(float x, u8* __restrict__ Q, int2* _
 
 // Rows of inputs to quantized blocks: one warp per block.
 extern "C" __global__ void quantize_acts(const float* __restrict__ X, int ntok, int cols,
-                                         u8* __restrict__ Q, int2* __restrict__ M) {
+                                         u8* __restrict__ Q, int2* __restrict__ M) { grid_start();
     const int nb = cols >> 5;
     const long wid = ((long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     if (wid >= (long)ntok * nb) return;
@@ -539,6 +539,7 @@ __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, i
             }
         }
     }
+    grid_trigger();  // the main loop is done: the next kernel may be placed
 #pragma unroll
     for (int r = 0; r < R; ++r) {
         if (r > 0) __syncthreads();
@@ -566,7 +567,7 @@ __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, i
 #define LLORCH_QQ1(NAME, F, TN, R)                                                                \
     extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \
         qmm_q_##NAME##_n##TN##_r##R(const u8* W, int rows, int cols, const uint4* XQ,             \
-                                    const int2* XM, int ntok, float* Y) {                         \
+                                    const int2* XM, int ntok, float* Y) { grid_wait();                         \
         qmm_q_impl<F, TN, R>(W, rows, cols, XQ, XM, ntok, Y);                                     \
     }
 // Must match QQ_TILES (kernels.rs).

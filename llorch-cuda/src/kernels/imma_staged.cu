@@ -208,6 +208,7 @@ __device__ __forceinline__ void qmm_s_impl(const u8* __restrict__ W, int rows, i
             left = q8 + (p < rm);
         }
     }
+    grid_trigger();  // the main loop is done: the next kernel may be placed
     // qmm_q adds its empty partitions' zeros too (-0 becomes +0).
     const float pad = steps < TC_WARPS ? 0.0f : -0.0f;
 #pragma unroll
@@ -225,7 +226,7 @@ __device__ __forceinline__ void qmm_s_impl(const u8* __restrict__ W, int rows, i
 #define LLORCH_QS1(NAME, F, BM, BN, WR)                                                           \
     extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \
         qmm_s_##NAME##_m##BM##_n##BN(const u8* W, int rows, int cols, const uint4* XQ,            \
-                                     const int2* XM, int ntok, float* Y) {                        \
+                                     const int2* XM, int ntok, float* Y) { grid_wait();                        \
         qmm_s_impl<F, BM, BN, WR>(W, rows, cols, XQ, XM, ntok, Y);                                \
     }
 // (rows, tokens, warps along the rows): must match QS_TILES (kernels.rs).

@@ -65,6 +65,7 @@ __device__ __forceinline__ void qmm_impl(const u8* __restrict__ W, int rows, int
             }
         }
     }
+    grid_trigger();  // the main loop is done: the next kernel may be placed
 #pragma unroll
     for (int r = 0; r < R; ++r) {
 #pragma unroll
@@ -104,7 +105,7 @@ __device__ __forceinline__ void embed_impl(const u8* __restrict__ E, int d, cons
 #define LLORCH_QMM(NAME, F, KS, R)                                                           \
     extern "C" __global__ void __launch_bounds__(QMM_WARPS * 32)                                 \
         qmm_##NAME##_k##KS##_r##R(const u8* W, int rows, int cols, const float* X, int ntok,     \
-                                  float* Y) {                                                    \
+                                  float* Y) { grid_wait();                                                    \
         qmm_impl<F, KS, R>(W, rows, cols, X, ntok, Y);                                          \
     }
 
@@ -114,7 +115,7 @@ __device__ __forceinline__ void embed_impl(const u8* __restrict__ E, int d, cons
     LLORCH_QMM(NAME, F, 4, 1)                                                                    \
     LLORCH_QMM(NAME, F, 4, 4)                                                                    \
     extern "C" __global__ void embed_##NAME(const u8* E, int d, const int* tokens, float scale, \
-                                            float* X) {                                          \
+                                            float* X) { grid_start();                                          \
         embed_impl<F>(E, d, tokens, scale, X);                                                   \
     }
 

@@ -123,6 +123,11 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
     const int nr = min(16, rows - j0), tn = min(TN, ntok - t0);
     const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
     const int chunks = cols >> 5;
+    // The first round's weights (TC_WARPS * U chunks of each row), then the wait.
+    const int first = min(cols, TC_WARPS * U * 32);
+    prefetch_rows(W + (size_t)j0 * rb, rb, nr, (size_t)((first + Q<F>::ELEMS - 1) / Q<F>::ELEMS) * Q<F>::BYTES,
+                  threadIdx.x, blockDim.x);
+    grid_wait();
     float acc[NT][4];
 #pragma unroll
     for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
@@ -167,6 +172,7 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
             }
         }
     }
+    grid_trigger();  // the main loop is done: the next kernel may be placed
 #pragma unroll
     for (int j = 0; j < NT; ++j) {
         red[warp][g][j * 8 + 2 * c] = acc[j][0];
@@ -207,7 +213,7 @@ __device__ __forceinline__ void qmm_tc_parts(const u8* W0, float* Y0, int r0, co
 #define LLORCH_TC_TILE(NAME, F, TN)                                                               \
     extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \
         qmm_tc_##NAME##_n##TN(const u8* W0, float* Y0, int r0, const u8* W1, float* Y1, int r1,   \
-                              const u8* W2, float* Y2, int r2, int cols, const float* X, int ntok) { \
+                              const u8* W2, float* Y2, int r2, int cols, const float* X, int ntok) {              \
         qmm_tc_parts<F, TN>(W0, Y0, r0, W1, Y1, r1, W2, Y2, r2, cols, X, ntok);                   \
     }
 #define LLORCH_TC(NAME, F)     \

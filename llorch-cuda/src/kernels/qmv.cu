@@ -60,6 +60,13 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
     const int row0 = wid * R;
     const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
     const int steps = cols / I::SPAN, nb = cols >> 5;
+    // The first round's weights (TC_WARPS * U steps of each row), then the wait.
+    if (row0 < rows) {
+        const int first = min(cols, TC_WARPS * U * I::SPAN);
+        prefetch_rows(W + (size_t)row0 * rb, rb, min(R, rows - row0),
+                      (size_t)((first + Q<F>::ELEMS - 1) / Q<F>::ELEMS) * Q<F>::BYTES, lane, 32);
+    }
+    grid_wait();
     float acc[R][T];
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -120,6 +127,7 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
                 }
         }
     }
+    grid_trigger();  // the main loop is done: the next kernel may be placed
     // Partitions in index order (qmm_q's warps 0, 1, …).
 #pragma unroll
     for (int r = 0; r < R; ++r)

@@ -148,16 +148,16 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
 #define LLORCH_NORMS(RR)                                                                          \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         rms_norm_r##RR(const float* x, const float* w, float* y, int width, float eps, u8* Q,     \
-                       int2* M) {                                                                 \
+                       int2* M) { grid_start();                                                                 \
         rms_norm_impl<RR>(x, w, y, width, eps, Q, M);                                             \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
-        add_normed_r##RR(float* x, const float* o, const float* w, int width, float eps) {        \
+        add_normed_r##RR(float* x, const float* o, const float* w, int width, float eps) { grid_start();        \
         add_normed_impl<RR>(x, o, w, width, eps);                                                 \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         add_norm_rms_r##RR(float* x, const float* o, const float* w, const float* next_w,         \
-                           float* h, int width, float eps, u8* Q, int2* M) {                      \
+                           float* h, int width, float eps, u8* Q, int2* M) { grid_start();                      \
         add_norm_rms_impl<RR>(x, o, w, next_w, h, width, eps, Q, M);                              \
     }
 LLORCH_NORMS(2)
@@ -201,7 +201,7 @@ extern "C" __global__ void qkv_rope_store(float* __restrict__ q, const float* __
                                           const float* __restrict__ q_norm,
                                           const float* __restrict__ k_norm, float eps,
                                           const double* __restrict__ inv_freq, int rope_dims, int neox,
-                                          float q_scale) {
+                                          float q_scale) { grid_start();
     __shared__ double red[32];
     __shared__ float v[256];
     const int row = blockIdx.x, h = blockIdx.y;
@@ -227,14 +227,14 @@ extern "C" __global__ void qkv_rope_store(float* __restrict__ q, const float* __
 }
 
 extern "C" __global__ void add_bias(float* __restrict__ x, const float* __restrict__ b, int width,
-                                    long long n) {
+                                    long long n) { grid_start();
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] += b[i % width];
 }
 
 // g = gelu_tanh(g) * u
 extern "C" __global__ void gelu_mul(float* __restrict__ g, const float* __restrict__ u, long long n, u8* Q,
-                                    int2* M) {
+                                    int2* M) { grid_start();
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
         const float x = g[i];
@@ -246,7 +246,7 @@ extern "C" __global__ void gelu_mul(float* __restrict__ g, const float* __restri
 
 // g = silu(g) * u
 extern "C" __global__ void silu_mul(float* __restrict__ g, const float* __restrict__ u, long long n, u8* Q,
-                                    int2* M) {
+                                    int2* M) { grid_start();
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
         const float x = g[i];
@@ -258,7 +258,7 @@ extern "C" __global__ void silu_mul(float* __restrict__ g, const float* __restri
 
 // y[i] = x[idx[i]] (rows of `width`).
 extern "C" __global__ void gather_rows(const float* __restrict__ x, const int* __restrict__ idx,
-                                       float* __restrict__ y, int width) {
+                                       float* __restrict__ y, int width) { grid_start();
     const size_t src = (size_t)idx[blockIdx.x] * width, dst = (size_t)blockIdx.x * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x) y[dst + i] = x[src + i];
 }

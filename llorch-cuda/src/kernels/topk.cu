@@ -129,7 +129,7 @@ __device__ void best_k(Get get, int n, int k, u64 tau, u64* buf, u64* top, int* 
 extern "C" __global__ void __launch_bounds__(TOPK_THREADS)
     row_topk(const float* __restrict__ logits, int vocab, int k, u64* __restrict__ cand_key,
              float* __restrict__ part_max, double* __restrict__ part_sum, int* __restrict__ done,
-             float* __restrict__ out_val, int* __restrict__ out_id, float* __restrict__ out_lse) {
+             float* __restrict__ out_val, int* __restrict__ out_id, float* __restrict__ out_lse) { grid_start();
     __shared__ u64 buf[TOPK_SLICE];
     __shared__ u64 gmax[TOPK_SLICE / 32];
     __shared__ u64 top[TOPK_MAX];

@@ -35,12 +35,20 @@ pub struct CudaOptions {
     /// half-precision operands for float ones, f32 sums) rather than f32 lanes;
     /// ignored before sm_80.
     pub tensor_cores: bool,
+    /// Replayed steps let each kernel start while the previous one finishes
+    /// (programmatic graph edges, sm_90 on; `llorch_cuda::Gpu::set_graph_overlap`).
+    /// The same bits either way.
+    pub graph_overlap: bool,
 }
 
 /// Device memory reserved beyond our buffers (context, module, driver).
 const RESERVE: u64 = 256 << 20;
 /// Steps of at most this many tokens are replayed from captured graphs.
 const GRAPH_MAX_ROWS: usize = 256;
+/// Steps of at most this many tokens let each kernel start while the previous one
+/// finishes (programmatic graph edges): on the H200, batch-1 decode gained 2-7% with
+/// them and 64-sequence steps lost 2-6% (benches/reports/cuda.md, session 9).
+const OVERLAP_MAX_ROWS: usize = 8;
 /// Captured graphs kept (one per step shape); all are dropped when full.
 const GRAPH_CACHE: usize = 64;
 
@@ -110,6 +118,7 @@ impl CudaBackend {
         }
         let mut gpu = Gpu::open(opts.ordinal, opts.kernel_cache.as_deref())?;
         gpu.set_tensor_cores(opts.tensor_cores);
+        gpu.set_graph_overlap(opts.graph_overlap);
         let layout = plan(weights);
         let widths = Widths::of(&cfg);
         let vocab = weights.vocab;
@@ -357,7 +366,10 @@ impl CudaBackend {
             if self.graphs.len() >= GRAPH_CACHE {
                 self.graphs.clear();
             }
-            let graph = self.gpu.capture(|g| pass.launch(g, n, wanted, k, draw))?;
+            let overlap = n <= OVERLAP_MAX_ROWS;
+            let graph = self
+                .gpu
+                .capture_with(overlap, |g| pass.launch(g, n, wanted, k, draw))?;
             self.graphs.insert(key, graph);
         }
         match self.graphs.get(&key) {

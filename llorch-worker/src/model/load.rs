@@ -118,6 +118,7 @@ impl LoadedModel {
             max_logit_rows: 64,
             kernel_cache: Some(crate::demo::kernel_cache_dir()),
             tensor_cores: path == MatmulPath::TensorCores,
+            graph_overlap: true,
         })
     }
 
