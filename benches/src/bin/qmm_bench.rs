@@ -32,6 +32,8 @@ const CASES: &[(&str, GgmlType, QFormat, usize, usize)] = &[
     ("8b down q6k", GgmlType::Q6_K, QFormat::Q6K, 4096, 14_336),
     ("8b output", GgmlType::Q6_K, QFormat::Q6K, 128_256, 4096),
     ("8b f16 q/o", GgmlType::F16, QFormat::F16, 4096, 4096),
+    ("8b f16 k/v", GgmlType::F16, QFormat::F16, 1024, 4096),
+    ("8b f16 q+k+v", GgmlType::F16, QFormat::F16, 6144, 4096),
     ("8b f16 gate/up", GgmlType::F16, QFormat::F16, 14_336, 4096),
     ("8b f16 down", GgmlType::F16, QFormat::F16, 4096, 14_336),
 ];
