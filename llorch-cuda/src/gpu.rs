@@ -133,6 +133,7 @@ impl Gpu {
         self.decode = crate::ops::DecodeProducts {
             max_tokens: d.max_tokens.min(2),
             rows_per_warp: d.rows_per_warp.filter(|r| [1, 2, 4].contains(r)),
+            l2_ahead: d.l2_ahead,
         };
         self.decode
     }

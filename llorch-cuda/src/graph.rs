@@ -126,6 +126,10 @@ unsafe fn programmatic_edges(g: CUgraph) -> Result<usize> {
     unsafe {
         sys::cuGraphGetEdges_v2(g, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), &mut n)
             .result()?;
+        // A graph of one node has no edges (and the driver refuses to list zero).
+        if n == 0 {
+            return Ok(0);
+        }
         let mut from: Vec<CUgraphNode> = vec![ptr::null_mut(); n];
         let mut to: Vec<CUgraphNode> = vec![ptr::null_mut(); n];
         let mut data: Vec<CUgraphEdgeData> = vec![std::mem::zeroed(); n];

@@ -10,6 +10,7 @@ pub fn source() -> String {
         include_str!("kernels/imma.cu"),
         include_str!("kernels/imma_staged.cu"),
         include_str!("kernels/qmv.cu"),
+        include_str!("kernels/kquant.cu"),
         include_str!("kernels/rows.cu"),
         include_str!("kernels/attention.cu"),
         include_str!("kernels/topk.cu"),
@@ -84,6 +85,28 @@ impl QFormat {
             Self::Q5K => 176,
             Self::Q6K => 210,
         }
+    }
+
+    /// Whether the format is a k-quant (256-value blocks): its products take inputs
+    /// quantized in groups of 256 ([`crate::QGroup`], `kquant.cu`).
+    pub fn is_kquant(self) -> bool {
+        matches!(self, Self::Q4K | Self::Q5K | Self::Q6K)
+    }
+
+    /// (tokens, row tiles) of the register-tile integer products of this format.
+    pub fn qq_tiles(self) -> &'static [(u8, u8)] {
+        if self.is_kquant() {
+            &QK_TILES
+        } else {
+            &QQ_TILES
+        }
+    }
+
+    /// Whether the register-tile products of this format take, between block shapes
+    /// of one size, more row tiles rather than more tokens (Q4_K/Q5_K: measured faster;
+    /// Q6_K's k16 steps take more registers).
+    pub fn prefers_row_tiles(self) -> bool {
+        matches!(self, Self::Q4K | Self::Q5K)
     }
 
     /// Whether the format is integer codes in blocks with float scales: its products
@@ -213,7 +236,12 @@ pub const QQ_TILES: [(u8, u8); 9] = [
     (64, 2),
 ];
 
-/// (rows, tokens) per block of the staged integer products (`imma_staged.cu`).
+/// (tokens, tiles of 16 rows) per block of the k-quant products (`kquant.cu`, whose
+/// integer sums per step take more registers: the smaller of [`QQ_TILES`]).
+pub const QK_TILES: [(u8, u8); 6] = [(8, 1), (16, 1), (16, 2), (32, 1), (32, 2), (64, 1)];
+
+/// (rows, tokens) per block of the staged integer products (`imma_staged.cu`,
+/// `kquant.cu`).
 pub const QS_TILES: [(u8, u8); 2] = [(64, 64), (128, 64)];
 
 /// Most blocks of 32 values a warp of the norm kernels holds (`rows.cu`): widths up to
@@ -242,7 +270,7 @@ impl Kernel {
             }
         }
         for fmt in QFormat::ALL.into_iter().filter(|f| f.is_integer()) {
-            for (tile, row_tiles) in QQ_TILES {
+            for &(tile, row_tiles) in fmt.qq_tiles() {
                 v.push(Kernel::QmmQ {
                     fmt,
                     tile,

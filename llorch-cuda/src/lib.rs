@@ -12,8 +12,9 @@
 //!
 //! Matrix products: [`Gpu::qmm`] takes f32 inputs for every format (f16 tensor cores or
 //! f32 lanes); for block-quantized formats, [`Gpu::quantize_acts`] (or a norm/gate
-//! kernel given a [`QActs`]) quantizes the inputs once and [`Gpu::qmm_q`] multiplies
-//! them with exact integer block sums. [`Gpu::row_topk`] and [`Gpu::draw_rows`] keep
+//! kernel given a [`QActs`]) quantizes the inputs once (one scale per 32 columns, per
+//! 256 for the k-quants: [`QGroup`]) and [`Gpu::qmm_q`] multiplies them with exact
+//! integer block sums. [`Gpu::row_topk`] and [`Gpu::draw_rows`] keep
 //! sampling on the device.
 //!
 //! ```no_run
@@ -44,9 +45,9 @@ pub use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
 pub use error::{CudaError, Result};
 pub use gpu::{Gpu, IndexBuf, Mark, device_count, driver_available};
 pub use graph::Graph;
-pub use kernels::{Kernel, QFormat, QS_TILES};
+pub use kernels::{Kernel, QFormat, QK_TILES, QQ_TILES, QS_TILES};
 pub use ops::{
     AttnDims, AttnPlan, DecodeProducts, DrawBuf, DrawParams, MAX_HEAD_DIM, ProductPart, QActs,
-    QkvOp, TOPK_MAX, TopKScratch, WideProducts,
+    QGroup, QkvOp, TOPK_MAX, TopKScratch, WideProducts,
 };
 pub use staging::Staging;

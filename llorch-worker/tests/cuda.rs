@@ -85,6 +85,37 @@ fn cuda_matches_cpu_on_tiny_models_of_each_architecture() {
     }
 }
 
+/// A small model whose matrices are k-quants (256-wide: 2 heads of 128, so the
+/// attention's output is quantized by a second launch, `Gpu::attention`).
+fn small_kquant(arch: Arch, weight_type: GgmlType, dir: &Path) -> PathBuf {
+    let path = dir.join(format!("small-{arch:?}-{weight_type:?}.gguf"));
+    let cfg = SynthConfig {
+        weight_type,
+        n_embd: 256,
+        n_ff: 512,
+        n_head: 2,
+        n_head_kv: 1,
+        head_dim: 128,
+        ..SynthConfig::tiny(arch)
+    };
+    write_file(&cfg, &path).unwrap();
+    path
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
+fn cuda_matches_cpu_on_k_quant_models() {
+    // Inputs quantized per 256 columns (kquant.cu) on both backends.
+    let dir = tempfile::tempdir().unwrap();
+    for (arch, ty) in [
+        (Arch::Llama, GgmlType::Q4_K),
+        (Arch::Qwen2, GgmlType::Q5_K),
+        (Arch::Mistral, GgmlType::Q6_K),
+    ] {
+        compare_backends(&small_kquant(arch, ty, dir.path()));
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn cuda_gemma_teacher_forced_matches_the_reference() {
@@ -110,6 +141,11 @@ fn cuda_engine_is_batch_invariant() {
     for arch in [Arch::Gemma3, Arch::Llama, Arch::Qwen2] {
         common::invariance::check_invariance(&tiny(arch, GgmlType::Q8_0, dir.path()), CUDA0);
     }
+    // k-quants: decode kernels, register and staged tiles give one another's bits.
+    common::invariance::check_invariance(
+        &small_kquant(Arch::Llama, GgmlType::Q4_K, dir.path()),
+        CUDA0,
+    );
     common::invariance::check_invariance(&llorch_worker::demo::require_demo_model(), CUDA0);
 }
 

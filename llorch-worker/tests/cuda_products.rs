@@ -8,7 +8,8 @@
 mod common;
 
 use common::gpu::{INTEGER_FORMATS, bits, grouped_outputs, noise, product, quantized_matrix};
-use llorch_cuda::{DecodeProducts, Gpu, QActs, QFormat, QS_TILES, WideProducts};
+use llorch_cuda::CudaSlice;
+use llorch_cuda::{DecodeProducts, Gpu, QActs, QFormat, QGroup, QS_TILES, WideProducts};
 use llorch_worker::quant::{GgmlType, dequantize_row};
 
 #[test]
@@ -103,9 +104,10 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
     let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     let cols = 512;
     let x = noise(91, 64 * cols);
-    // On 132 SMs these rows × tokens pick every block shape of `QQ_TILES`: 2048 rows
-    // take 16/32/64 tokens × 1 row tile, 4096 rows × 2, 8192 rows × 4 (× 2 at 64); the
-    // decode kernels (`qmv.cu`, steps of 1-2 tokens) run with 1, 2 and 4 rows per warp.
+    // On 132 SMs these rows × tokens pick every block shape of `QQ_TILES` (the
+    // k-quants: `QK_TILES`): 2048 rows take 16/32/64 tokens × 1 row tile, 4096 rows × 2,
+    // 8192 rows × 4 (× 2 at 64); the decode kernels (`qmv.cu`, `kquant.cu`: steps of
+    // 1-2 tokens) run with 1, 2 and 4 rows per warp.
     for (ty, fmt) in INTEGER_FORMATS {
         for rows in [2048, 4096, 8192] {
             let w = gpu
@@ -114,12 +116,23 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
             if rows == 2048 {
                 // Weights off the 16-byte boundary the kernels load from: a typed error.
                 let mut q = QActs::new(&gpu, cols).unwrap();
+                q.set_group(QGroup::for_formats([fmt]));
                 let x1 = gpu.upload(&x[..cols]).unwrap();
                 gpu.quantize_acts(&x1.as_view(), 1, cols, &mut q).unwrap();
                 let mut y = gpu.alloc::<f32>(rows).unwrap();
                 let off = w.slice(4..);
                 let r = gpu.qmm_q(fmt, &off, rows - 1, cols, &q, 1, &mut y.as_view_mut());
                 assert!(r.is_err(), "{ty:?}: misaligned weights accepted");
+                // Inputs in the wrong group for the format: a typed error too.
+                if fmt.is_kquant() {
+                    q.set_group(QGroup::Per32);
+                    gpu.quantize_acts(&x1.as_view(), 1, cols, &mut q).unwrap();
+                    let r = gpu.qmm_q(fmt, &w.as_view(), rows, cols, &q, 1, &mut y.as_view_mut());
+                    assert!(
+                        matches!(r, Err(llorch_cuda::CudaError::Shape { .. })),
+                        "{ty:?}: inputs per 32 accepted"
+                    );
+                }
             }
             let alone: Vec<Vec<f32>> = [0, 5, 15, 31, 63]
                 .iter()
@@ -159,6 +172,7 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
                 gpu.set_decode_products(DecodeProducts {
                     max_tokens: 2,
                     rows_per_warp: Some(per_warp),
+                    ..DecodeProducts::default()
                 });
                 for ntok in 1..=4 {
                     let y = product(&gpu, true, fmt, &w, rows, cols, &x[..ntok * cols], ntok);
@@ -224,6 +238,7 @@ fn grouped_products_give_each_matrix_its_own_bits() {
                 gpu.set_decode_products(DecodeProducts {
                     max_tokens: 2,
                     rows_per_warp: Some(per_warp),
+                    ..DecodeProducts::default()
                 });
                 let got = grouped_outputs(&gpu, &mats, &heights, ntok, |parts| {
                     gpu.qmm_q_group(fmt, cols, &q, ntok, parts).unwrap()
@@ -291,7 +306,8 @@ fn grouped_float_products_give_each_matrix_its_own_bits() {
 fn staged_products_give_the_register_tiles_bits() {
     let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     // Heights that leave a block's last rows empty; widths whose steps are not a
-    // multiple of the 8 partitions (Q4_K: 12 and 36 steps; Q6_K: 6, 4 and 18).
+    // multiple of the 8 partitions (32-value formats: 24, 16 and 72 steps; k-quants,
+    // one step per 256 values: 3, 2 and 9).
     for (rows, cols) in [(300, 768), (4096, 512), (1000, 2304)] {
         let mut x = noise(rows as u64, 130 * cols);
         // A block holding an infinity (token 3) and one of zeros (token 4).
@@ -318,4 +334,101 @@ fn staged_products_give_the_register_tiles_bits() {
         }
     }
     gpu.set_wide_products(WideProducts::Auto);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
+fn fused_quantization_gives_quantize_acts_bits() {
+    // SYS-0003: the norms and gates that quantize what they write give the inputs
+    // `quantize_acts` makes of it, per 32 columns and per 256 (the k-quants' groups),
+    // at every norm width class; compared through a product of each group's format.
+    let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
+    let n = 5;
+    for (group, ty, fmt) in [
+        (QGroup::Per32, GgmlType::Q8_0, QFormat::Q8_0),
+        (QGroup::Per256, GgmlType::Q4_K, QFormat::Q4K),
+    ] {
+        for width in [512, 2048, 4096, 8192, 14_336] {
+            let rows = 48;
+            let w = gpu
+                .upload(&quantized_matrix(ty, width as u64, rows, width))
+                .unwrap();
+            // Inputs of uneven magnitude per 32 columns, with one row holding a NaN.
+            let mut xs: Vec<f32> = noise(width as u64 + 1, n * width)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * (1.0 + (i / 32 % 5) as f32))
+                .collect();
+            xs[2 * width + 77] = f32::NAN;
+            let ws = noise(width as u64 + 2, width);
+            let (x, nw) = (gpu.upload(&xs).unwrap(), gpu.upload(&ws).unwrap());
+            // The product of what a kernel wrote in `out`, quantized by it (`fused`) and
+            // by quantize_acts.
+            let check = |what: &str, out: &CudaSlice<f32>, fused: &QActs| {
+                let mut q = QActs::new(&gpu, n * width).unwrap();
+                q.set_group(group);
+                gpu.quantize_acts(&out.as_view(), n, width, &mut q).unwrap();
+                let mut ya = gpu.alloc::<f32>(n * rows).unwrap();
+                let mut yb = gpu.alloc::<f32>(n * rows).unwrap();
+                let wv = w.as_view();
+                gpu.qmm_q(fmt, &wv, rows, width, fused, n, &mut ya.as_view_mut())
+                    .unwrap();
+                gpu.qmm_q(fmt, &wv, rows, width, &q, n, &mut yb.as_view_mut())
+                    .unwrap();
+                let (mut a, mut b) = (vec![0.0f32; n * rows], vec![0.0f32; n * rows]);
+                gpu.read(&ya.as_view(), &mut a).unwrap();
+                gpu.read(&yb.as_view(), &mut b).unwrap();
+                assert!(
+                    a[2 * rows].is_nan() && a[rows].is_finite(),
+                    "{what} {width}"
+                );
+                assert!(
+                    bits(&a) == bits(&b),
+                    "{what} {group:?} {width}: bits differ"
+                );
+            };
+            let mut fq = QActs::new(&gpu, n * width).unwrap();
+            fq.set_group(group);
+            let mut h = gpu.alloc::<f32>(n * width).unwrap();
+            gpu.rms_norm(
+                &x.as_view(),
+                &nw.as_view(),
+                &mut h.as_view_mut(),
+                n,
+                width,
+                1e-6,
+                Some(&mut fq),
+            )
+            .unwrap();
+            check("rms_norm", &h, &fq);
+            let mut x2 = gpu.upload(&xs).unwrap();
+            let o = gpu.upload(&noise(width as u64 + 3, n * width)).unwrap();
+            gpu.add_norm_rms(
+                &mut x2.as_view_mut(),
+                &o.as_view(),
+                Some(&nw.as_view()),
+                &nw.as_view(),
+                &mut h.as_view_mut(),
+                n,
+                width,
+                1e-6,
+                Some(&mut fq),
+            )
+            .unwrap();
+            check("add_norm_rms", &h, &fq);
+            for gelu in [false, true] {
+                let mut gate = gpu.upload(&xs).unwrap();
+                gpu.act_mul(
+                    gelu,
+                    &mut gate.as_view_mut(),
+                    &o.as_view(),
+                    n,
+                    width,
+                    Some(&mut fq),
+                )
+                .unwrap();
+                check(if gelu { "gelu" } else { "silu" }, &gate, &fq);
+            }
+        }
+    }
 }

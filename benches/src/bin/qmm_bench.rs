@@ -10,7 +10,7 @@
 
 use llorch_benches::engine_load::arg;
 use llorch_benches::gpu_time::graph_us;
-use llorch_cuda::{CudaSlice, DecodeProducts, Gpu, QActs, QFormat, QS_TILES, WideProducts};
+use llorch_cuda::{CudaSlice, DecodeProducts, Gpu, QActs, QFormat, QGroup, QS_TILES, WideProducts};
 use llorch_worker::quant::{GgmlType, quantize_row};
 use llorch_worker::synth::SynthRng;
 
@@ -71,15 +71,32 @@ fn paths(fmt: QFormat, ntok: usize) -> Vec<Path> {
             let d = DecodeProducts {
                 max_tokens: 2,
                 rows_per_warp: Some(per_warp),
+                ..DecodeProducts::default()
             };
             v.push((
                 format!("decode {per_warp} rows/warp"),
                 d,
                 WideProducts::Auto,
             ));
+            if fmt.is_kquant() {
+                let d = DecodeProducts {
+                    l2_ahead: false,
+                    ..d
+                };
+                v.push((
+                    format!("decode {per_warp} rows/warp, no L2 ahead"),
+                    d,
+                    WideProducts::Auto,
+                ));
+            }
         }
     }
     if fmt.is_integer() && ntok >= 8 {
+        for &(t, r) in fmt.qq_tiles() {
+            if usize::from(t) <= ntok.next_power_of_two().max(8) {
+                v.push((format!("tile {t}×{r}"), tc, WideProducts::Tile(t, r)));
+            }
+        }
         for (m, n) in QS_TILES {
             v.push((format!("staged {m}×{n}"), tc, WideProducts::Staged(m, n)));
         }
@@ -157,7 +174,11 @@ fn main() {
         let mut c = Case {
             copies,
             x: gpu.upload(&xs).unwrap(),
-            q: QActs::new(&gpu, max_tok * cols).unwrap(),
+            q: {
+                let mut q = QActs::new(&gpu, max_tok * cols).unwrap();
+                q.set_group(QGroup::for_formats([fmt]));
+                q
+            },
             y: gpu.alloc::<f32>(max_tok * rows).unwrap(),
         };
         for &ntok in &tokens {

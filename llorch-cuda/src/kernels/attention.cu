@@ -24,15 +24,13 @@ __device__ __forceinline__ float qk_part(const float2* q2, const u16* kp, int la
 }
 
 // Quantizes a 32-value block held as pairs by one half-warp (its lane i holds columns
-// 2i, 2i+1), exactly as quant_block does one value per lane (imma.cu's helpers).
-__device__ __forceinline__ void quant_pairs(float x0, float x1, u8* __restrict__ Q, int2* __restrict__ M,
-                                            size_t blk) {
-    const int lane = threadIdx.x & 31, i = lane & 15;
-    const u32 group = (lane >> 4) ? 0xffff0000u : 0x0000ffffu;
-    float amax = fmaxf(fabsf(x0), fabsf(x1));
-#pragma unroll
-    for (int off = 8; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, off));
-    const bool bad = (__ballot_sync(FULL_MASK, quant_bad(x0) || quant_bad(x1)) & group) != 0;
+// 2i, 2i+1) with its group's key, exactly as quant_block_k does one value per lane
+// (imma.cu's helpers).
+__device__ __forceinline__ void quant_pairs_k(float x0, float x1, u32 key, u8* __restrict__ Q,
+                                              int2* __restrict__ M, size_t blk) {
+    const int i = threadIdx.x & 15;
+    const bool bad = key == QKEY_BAD;
+    const float amax = bad ? 0.0f : __uint_as_float(key);
     const float id = quant_inv(amax);
     const int a0 = quant_code(x0, amax, id, bad), a1 = quant_code(x1, amax, id, bad);
     quant_store(Q, blk, 2 * i, a0);
@@ -43,12 +41,22 @@ __device__ __forceinline__ void quant_pairs(float x0, float x1, u8* __restrict__
     if (i == 0) M[blk] = quant_meta(amax, bad, s);
 }
 
+// The key of a half-warp's block of pairs.
+__device__ __forceinline__ u32 pairs_key(float x0, float x1) {
+    u32 k = max(quant_key(x0), quant_key(x1));
+#pragma unroll
+    for (int off = 8; off > 0; off >>= 1) k = max(k, __shfl_xor_sync(FULL_MASK, k, off));
+    return k;
+}
+
 // meta[2 * row] = position, meta[2 * row + 1] = offset of the row's page table in `pages`.
-// With Q (v_head_dim a multiple of 64), the output is quantized for the next product.
+// With Q (v_head_dim a multiple of 64; of 256 when qg, the columns sharing an input
+// scale, is 256), the output is quantized for the next product.
 extern "C" __global__ void __launch_bounds__(128)
     attention(const float* __restrict__ q, const u16* __restrict__ cache, float* __restrict__ out,
               const int* __restrict__ meta, const int* __restrict__ pages, int n_heads, int n_kv_heads,
-              int head_dim, int v_head_dim, int page_size, int window, u8* Q, int2* M) { grid_wait();
+              int head_dim, int v_head_dim, int page_size, int window, u8* Q, int2* M,
+              int qg) { grid_wait();
     __shared__ float sc[ATT_CHUNK];
     __shared__ int slot[ATT_CHUNK];
     const int row = blockIdx.x, h = blockIdx.y;
@@ -133,6 +141,18 @@ extern "C" __global__ void __launch_bounds__(128)
         out[at] = a0 / l;
         out[at + 1] = a1 / l;
     }
-    // Warp w holds dims 64w .. 64w + 63: two whole blocks when v_head_dim % 64 == 0.
-    if (Q != 0 && 64 * warp < v_head_dim) quant_pairs(a0 / l, a1 / l, Q, M, (at - (threadIdx.x & 15) * 2) >> 5);
+    // Warp w holds dims 64w .. 64w + 63: two whole blocks when v_head_dim % 64 == 0;
+    // a group of 256 is the head's four warps (v_head_dim 256).
+    if (Q == 0) return;
+    const float o0 = a0 / l, o1 = a1 / l;
+    const size_t blk = (at - (threadIdx.x & 15) * 2) >> 5;
+    if (qg == 256) {
+        __shared__ u32 keys[8];
+        const u32 k = pairs_key(o0, o1);
+        if ((threadIdx.x & 15) == 0) keys[threadIdx.x >> 4] = k;
+        __syncthreads();
+        quant_pairs_k(o0, o1, __reduce_max_sync(FULL_MASK, keys[threadIdx.x & 7]), Q, M, blk);
+    } else if (64 * warp < v_head_dim) {
+        quant_pairs_k(o0, o1, pairs_key(o0, o1), Q, M, blk);
+    }
 }

@@ -1,18 +1,18 @@
 // Integer tensor-core product for block-quantized weights.
 //
-// Inputs are quantized per token and 32 columns to 16-bit integers (`quantize_acts`:
-// scale dx = max|x| / 32767, a = round(x / dx)), stored as a = 256·hi + lo (hi a signed
-// byte, lo an unsigned one). The weights' integer codes meet hi and lo on mma.sync
-// m16n8k32 (m16n8k16 for Q6_K, whose scales cover 16 values), giving each block's
-// integer dot product exactly; the block's float scales then apply once per (row,
-// token, block). Integer sums are exact, so the only rounding order is the float one
-// below, which depends on nothing but the row and the token (SYS-0003).
+// Inputs are quantized per token to 16-bit integers (`quantize_acts`: scale dx =
+// max|x| / 32767 over a group of 32 columns, or of 256 for the k-quants (kquant.cu),
+// a = round(x / dx)), stored per 32-column block as a = 256·hi + lo (hi a signed byte,
+// lo an unsigned one). The weights' integer codes meet hi and lo on mma.sync m16n8k32,
+// giving each block's integer dot product exactly; the block's float scales then apply
+// once per (row, token, block). Integer sums are exact, so the only rounding order is
+// the float one below, which depends on nothing but the row and the token (SYS-0003).
 //
 // Layout of a token's quantized block (64 bytes): lane c of an mma quad reads the
 // 16 bytes at 16c: hi of columns 4c..4c+3, hi of 16+4c..16+4c+3, then lo of the same.
 // That is the mma operands' natural order: a thread holds columns 4c..4c+3 ("x") and
 // 16+4c..16+4c+3 ("y") of every 32-column block, for the weights and the tokens alike.
-// Meta per block: (dx as bits, Σa).
+// Meta per block: (dx as bits, Σa); the blocks of a 256-column group share dx.
 #define QA_RANGE 32767.0f
 
 // Whether x is a NaN or an infinity (a block holding one is bad: its scale is NaN, its
@@ -42,28 +42,52 @@ __device__ __forceinline__ int2 quant_meta(float amax, bool bad, int sum) {
     return make_int2(__float_as_int(bad ? __int_as_float(0x7fc00000) : amax / QA_RANGE), sum);
 }
 
+// A value's quantization key: |x| as bits (non-negative floats order as their bits), or
+// all ones for a NaN or an infinity, which marks its group bad. A group's key is the
+// max of its values' keys.
+#define QKEY_BAD 0xffffffffu
+__device__ __forceinline__ u32 quant_key(float x) { return quant_bad(x) ? QKEY_BAD : __float_as_uint(fabsf(x)); }
+// The key of a block held by a whole warp (lane i: column i).
+__device__ __forceinline__ u32 block_key(float x) { return __reduce_max_sync(FULL_MASK, quant_key(x)); }
+
 // Quantizes block `blk` (32 values, one per lane of a whole warp, lane i holding
-// column i) into Q/M. Every lane of the warp must call it.
-__device__ __forceinline__ void quant_block(float x, u8* __restrict__ Q, int2* __restrict__ M, size_t blk) {
+// column i) into Q/M with its group's key. Every lane of the warp must call it.
+__device__ __forceinline__ void quant_block_k(float x, u32 key, u8* __restrict__ Q, int2* __restrict__ M,
+                                              size_t blk) {
     const int lane = threadIdx.x & 31;
-    // The max of |x| as bits (non-negative floats order as their bits; a NaN or an
-    // infinity marks the block bad, whatever this gives).
-    const float amax = __uint_as_float(__reduce_max_sync(FULL_MASK, __float_as_uint(fabsf(x))));
-    const bool bad = __any_sync(FULL_MASK, quant_bad(x));
+    const bool bad = key == QKEY_BAD;
+    const float amax = bad ? 0.0f : __uint_as_float(key);
     const int a = quant_code(x, amax, quant_inv(amax), bad);
     const int s = __reduce_add_sync(FULL_MASK, a);
     quant_store(Q, blk, lane, a);
     if (lane == 0) M[blk] = quant_meta(amax, bad, s);
 }
 
-// Rows of inputs to quantized blocks: one warp per block.
+// The same for a block that is its own group (32 columns).
+__device__ __forceinline__ void quant_block(float x, u8* __restrict__ Q, int2* __restrict__ M, size_t blk) {
+    quant_block_k(x, block_key(x), Q, M, blk);
+}
+
+// Rows of inputs to quantized blocks: one warp per group of `qg` (32 or 256) columns.
 extern "C" __global__ void quantize_acts(const float* __restrict__ X, int ntok, int cols,
-                                         u8* __restrict__ Q, int2* __restrict__ M) { grid_start();
-    const int nb = cols >> 5;
+                                         u8* __restrict__ Q, int2* __restrict__ M, int qg) { grid_start();
+    const int nb = cols >> 5, lane = threadIdx.x & 31, per = qg >> 5;
     const long wid = ((long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    if (wid >= (long)ntok * nb) return;
-    const int t = (int)(wid / nb), b = (int)(wid % nb);
-    quant_block(X[(size_t)t * cols + b * 32 + (threadIdx.x & 31)], Q, M, (size_t)wid);
+    const int groups = cols / qg;
+    if (wid >= (long)ntok * groups) return;
+    const int t = (int)(wid / groups), b0 = (int)(wid % groups) * per;
+    const float* x = X + (size_t)t * cols + b0 * 32 + lane;
+    if (per == 1) {
+        quant_block(x[0], Q, M, (size_t)t * nb + b0);
+        return;
+    }
+    float v[8];
+    u32 key = 0;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) key = max(key, quant_key(v[k] = x[32 * k]));
+    key = __reduce_max_sync(FULL_MASK, key);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) quant_block_k(v[k], key, Q, M, (size_t)t * nb + b0 + k);
 }
 
 // C += A·B with 8-bit A (`AS`: signed) and 8-bit B (`BS`: signed), int32 sums.
@@ -119,7 +143,7 @@ struct Sc { float a, b; };
 
 // Formats with a per-block minimum: contribution a·Σqa + b·Σa.
 struct WithMin {
-    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) {
+    __device__ static __forceinline__ float value(Sc s, int i, int asum) {
         return fmaf(s.a, (float)i, s.b * (float)asum);
     }
 };
@@ -136,7 +160,7 @@ template <int F> struct QI;
 
 template <> struct QI<F_Q8_0> {
     static constexpr int SPAN = 32;
-    static constexpr bool SIGNED = true, K16 = false;
+    static constexpr bool SIGNED = true;
     struct Raw { u32 d, x, y; };
     static constexpr int NR = 1, CP = 4;
     __device__ static constexpr int units(int) { return 9; }
@@ -157,12 +181,12 @@ template <> struct QI<F_Q8_0> {
     }
     __device__ static __forceinline__ void codes(const Raw& r, int, u32& x, u32& y) { x = r.x; y = r.y; }
     __device__ static __forceinline__ Sc scales(const Raw& r, int) { return {h2f((u16)r.d), 0.0f}; }
-    __device__ static __forceinline__ float value(Sc s, int i, int, int) { return s.a * (float)i; }
+    __device__ static __forceinline__ float value(Sc s, int i, int) { return s.a * (float)i; }
 };
 
 template <> struct QI<F_Q4_0> {
     static constexpr int SPAN = 32;
-    static constexpr bool SIGNED = false, K16 = false;
+    static constexpr bool SIGNED = false;
     struct Raw { u32 d, v; };
     static constexpr int NR = 1, CP = 4;
     __device__ static constexpr int units(int) { return 5; }
@@ -184,12 +208,12 @@ template <> struct QI<F_Q4_0> {
         y = (r.v >> 4) & 0x0F0F0F0Fu;
     }
     __device__ static __forceinline__ Sc scales(const Raw& r, int) { return {h2f((u16)r.d), 0.0f}; }
-    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) { return s.a * (float)(i - 8 * asum); }
+    __device__ static __forceinline__ float value(Sc s, int i, int asum) { return s.a * (float)(i - 8 * asum); }
 };
 
 template <> struct QI<F_Q4_1> : WithMin {
     static constexpr int SPAN = 32;
-    static constexpr bool SIGNED = false, K16 = false;
+    static constexpr bool SIGNED = false;
     struct Raw { u32 dm, v; };
     static constexpr int NR = 1, CP = 4;
     __device__ static constexpr int units(int) { return 5; }
@@ -215,7 +239,7 @@ template <> struct QI<F_Q4_1> : WithMin {
 
 template <> struct QI<F_Q5_0> {
     static constexpr int SPAN = 32;
-    static constexpr bool SIGNED = false, K16 = false;
+    static constexpr bool SIGNED = false;
     struct Raw { u32 d, qh, v; };
     static constexpr int NR = 1, CP = 4;
     __device__ static constexpr int units(int) { return 6; }
@@ -238,12 +262,12 @@ template <> struct QI<F_Q5_0> {
         codes5(r.v, r.qh, c, x, y);
     }
     __device__ static __forceinline__ Sc scales(const Raw& r, int) { return {h2f((u16)r.d), 0.0f}; }
-    __device__ static __forceinline__ float value(Sc s, int i, int, int asum) { return s.a * (float)(i - 16 * asum); }
+    __device__ static __forceinline__ float value(Sc s, int i, int asum) { return s.a * (float)(i - 16 * asum); }
 };
 
 template <> struct QI<F_Q5_1> : WithMin {
     static constexpr int SPAN = 32;
-    static constexpr bool SIGNED = false, K16 = false;
+    static constexpr bool SIGNED = false;
     struct Raw { u32 dm, qh, v; };
     static constexpr int NR = 1, CP = 4;
     __device__ static constexpr int units(int) { return 6; }
@@ -268,167 +292,6 @@ template <> struct QI<F_Q5_1> : WithMin {
     __device__ static __forceinline__ Sc scales(const Raw& r, int) { return dm_scales(r.dm); }
 };
 
-// The 6-bit scale and min of sub-block 4·hi + k (k < 4) from the 12 scale bytes held
-// as three words (bytes 0-3, 4-7, 8-11), times d and -dmin.
-__device__ __forceinline__ void scale_min_k4w(u32 w0, u32 w1, u32 w2, int sub, float d, float dmin, Sc& s) {
-    const int k = sub & 3, sh = 8 * k;
-    const u32 A = (w0 >> sh) & 0xff, B = (w1 >> sh) & 0xff, C = (w2 >> sh) & 0xff;
-    u32 sc, m;
-    if (sub < 4) {
-        sc = A & 63;
-        m = B & 63;
-    } else {
-        sc = (C & 0xF) | ((A >> 6) << 4);
-        m = (C >> 4) | ((B >> 6) << 4);
-    }
-    s.a = d * (float)sc;
-    s.b = -(dmin * (float)m);
-}
-
-// Q4_K/Q5_K: the head word h (d, dmin, 12 scale bytes) and the step's first sub-block.
-struct KHead : WithMin {
-    template <class R>
-    __device__ static __forceinline__ Sc scales(const R& r, int g) {
-        Sc s;
-        scale_min_k4w(r.h.y, r.h.z, r.h.w, r.sub + g, h2f((u16)(r.h.x & 0xffff)), h2f((u16)(r.h.x >> 16)), s);
-        return s;
-    }
-};
-
-// Q4_K: a step is one pair of 32-value sub-blocks (the 32 bytes holding both).
-template <> struct QI<F_Q4K> : KHead {
-    static constexpr int SPAN = 64;
-    static constexpr bool SIGNED = false, K16 = false;
-    struct Raw { uint4 h; u32 v0, v1; int sub; };
-    // The head (d, dmin, scales), then the step's 32 bytes of codes.
-    static constexpr int NR = 2, CP = 16;
-    __device__ static constexpr int units(int i) { return i == 0 ? 1 : 2; }
-    __device__ static __forceinline__ int off(int s, int i) {
-        return (s >> 2) * 144 + (i == 0 ? 0 : 16 + 32 * (s & 3));
-    }
-    __device__ static __forceinline__ int len(int i) { return i == 0 ? 16 : 32; }
-    template <class P>
-    __device__ static __forceinline__ void read(P p, int s, int c, Raw& r) {
-        const u8* qs = p(1);
-        r.h = *(const uint4*)p(0);
-        r.v0 = *(const u32*)(qs + 4 * c);
-        r.v1 = *(const u32*)(qs + 16 + 4 * c);
-        r.sub = 2 * (s & 3);
-    }
-    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
-        const u8* b = row + (size_t)(s >> 2) * 144;
-        const u8* qs = b + 16 + 32 * (s & 3);
-        r.h = ldw16(b);
-        r.v0 = ldw4(qs + 4 * c);
-        r.v1 = ldw4(qs + 16 + 4 * c);
-        r.sub = 2 * (s & 3);
-    }
-    __device__ static __forceinline__ void codes(const Raw& r, int g, u32& x, u32& y) {
-        x = (r.v0 >> (4 * g)) & 0x0F0F0F0Fu;
-        y = (r.v1 >> (4 * g)) & 0x0F0F0F0Fu;
-    }
-};
-
-template <> struct QI<F_Q5K> : KHead {
-    static constexpr int SPAN = 64;
-    static constexpr bool SIGNED = false, K16 = false;
-    struct Raw { uint4 h; u32 v0, v1, q0, q1; int sub; };
-    // The head, the block's 32 bytes of fifth bits, the step's 32 bytes of codes.
-    static constexpr int NR = 3, CP = 16;
-    __device__ static constexpr int units(int i) { return i == 0 ? 1 : 2; }
-    __device__ static __forceinline__ int off(int s, int i) {
-        return (s >> 2) * 176 + (i == 0 ? 0 : (i == 1 ? 16 : 48 + 32 * (s & 3)));
-    }
-    __device__ static __forceinline__ int len(int i) { return i == 0 ? 16 : 32; }
-    template <class P>
-    __device__ static __forceinline__ void read(P p, int s, int c, Raw& r) {
-        const u8* qh = p(1);
-        const u8* qs = p(2);
-        r.h = *(const uint4*)p(0);
-        r.v0 = *(const u32*)(qs + 4 * c);
-        r.v1 = *(const u32*)(qs + 16 + 4 * c);
-        r.q0 = *(const u32*)(qh + 4 * c);
-        r.q1 = *(const u32*)(qh + 16 + 4 * c);
-        r.sub = 2 * (s & 3);
-    }
-    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
-        const u8* b = row + (size_t)(s >> 2) * 176;
-        const u8* qs = b + 48 + 32 * (s & 3);
-        r.h = ldw16(b);
-        r.v0 = ldw4(qs + 4 * c);
-        r.v1 = ldw4(qs + 16 + 4 * c);
-        r.q0 = ldw4(b + 16 + 4 * c);
-        r.q1 = ldw4(b + 32 + 4 * c);
-        r.sub = 2 * (s & 3);
-    }
-    __device__ static __forceinline__ void codes(const Raw& r, int g, u32& x, u32& y) {
-        const int bit = r.sub + g;
-        x = ((r.v0 >> (4 * g)) & 0x0F0F0F0Fu) | (((r.q0 >> bit) & 0x01010101u) << 4);
-        y = ((r.v1 >> (4 * g)) & 0x0F0F0F0Fu) | (((r.q1 >> bit) & 0x01010101u) << 4);
-    }
-};
-
-// Q6_K: a step is one half of a block (128 values, 8 scales of 16 values); its four
-// 32-column groups take the codes q - 32 as signed bytes on two k16 products each.
-template <> struct QI<F_Q6K> {
-    static constexpr int SPAN = 128;
-    static constexpr bool SIGNED = true, K16 = true;
-    struct Raw { u32 l0, l1, l2, l3, h0, h1, s0, s1, d; };
-    // The half's 64 bytes of low bits, its 32 of high bits, its 8 scales, the block's d.
-    static constexpr int NR = 4, CP = 4;
-    __device__ static constexpr int units(int i) { return i == 0 ? 17 : (i == 1 ? 9 : (i == 2 ? 3 : 1)); }
-    __device__ static __forceinline__ int off(int s, int i) {
-        const int n = s & 1;
-        return (s >> 1) * 210 + (i == 0 ? 64 * n : (i == 1 ? 128 + 32 * n : (i == 2 ? 192 + 8 * n : 208)));
-    }
-    __device__ static __forceinline__ int len(int i) { return i == 0 ? 64 : (i == 1 ? 32 : (i == 2 ? 8 : 2)); }
-    template <class P>
-    __device__ static __forceinline__ void read(P p, int, int c, Raw& r) {
-        const u8* ql = p(0) + 4 * c;
-        const u8* qh = p(1) + 4 * c;
-        const u8* sc = p(2);
-        r.l0 = ld32_2(ql);
-        r.l1 = ld32_2(ql + 16);
-        r.l2 = ld32_2(ql + 32);
-        r.l3 = ld32_2(ql + 48);
-        r.h0 = ld32_2(qh);
-        r.h1 = ld32_2(qh + 16);
-        r.s0 = ld32_2(sc);
-        r.s1 = ld32_2(sc + 4);
-        r.d = ld16(p(3));
-    }
-    __device__ static __forceinline__ void load(const u8* row, int s, int c, Raw& r) {
-        const u8* b = row + (size_t)(s >> 1) * 210;
-        const int n = s & 1;
-        const u8* ql = b + 64 * n + 4 * c;
-        const u8* qh = b + 128 + 32 * n + 4 * c;
-        r.l0 = ldw32_2(ql);
-        r.l1 = ldw32_2(ql + 16);
-        r.l2 = ldw32_2(ql + 32);
-        r.l3 = ldw32_2(ql + 48);
-        r.h0 = ldw32_2(qh);
-        r.h1 = ldw32_2(qh + 16);
-        r.s0 = ldw32_2(b + 192 + 8 * n);
-        r.s1 = ldw32_2(b + 196 + 8 * n);
-        r.d = ldw2(b + 208);
-    }
-    __device__ static __forceinline__ void codes(const Raw& r, int g, u32& x, u32& y) {
-        const u32 lx = (g & 1) ? r.l2 : r.l0, ly = (g & 1) ? r.l3 : r.l1;
-        const int nib = 4 * (g >> 1), hb = 2 * g;
-        x = minus32(((lx >> nib) & 0x0F0F0F0Fu) | (((r.h0 >> hb) & 0x03030303u) << 4));
-        y = minus32(((ly >> nib) & 0x0F0F0F0Fu) | (((r.h1 >> hb) & 0x03030303u) << 4));
-    }
-    __device__ static __forceinline__ Sc scales(const Raw& r, int g) {
-        const u32 w = g < 2 ? r.s0 : r.s1;
-        const int sh = 16 * (g & 1);
-        const float d = h2f((u16)r.d);
-        return {d * (float)(i8)((w >> sh) & 0xff), d * (float)(i8)((w >> (sh + 8)) & 0xff)};
-    }
-    __device__ static __forceinline__ float value(Sc s, int i0, int i1, int) {
-        return fmaf(s.b, (float)i1, s.a * (float)i0);
-    }
-};
-
 // Formats whose codes need the lane index (the fifth bits of Q5_0/Q5_1).
 template <int F> struct NeedsLane { static constexpr bool V = false; };
 template <> struct NeedsLane<F_Q5_0> { static constexpr bool V = true; };
@@ -449,21 +312,12 @@ __device__ __forceinline__ void qq_group(float (&acc)[4], u32 x0, u32 x1, u32 y0
                                          const Sc (&sc)[2], uint4 b, int2 m0, int2 m1) {
     using I = QI<F>;
     int hi[4] = {0, 0, 0, 0}, lo[4] = {0, 0, 0, 0};
-    int hi1[4] = {0, 0, 0, 0}, lo1[4] = {0, 0, 0, 0};
-    if constexpr (I::K16) {
-        imma16<true>(hi, x0, x1, b.x);
-        imma16<false>(lo, x0, x1, b.z);
-        imma16<true>(hi1, y0, y1, b.y);
-        imma16<false>(lo1, y0, y1, b.w);
-    } else {
-        imma32<I::SIGNED, true>(hi, x0, x1, y0, y1, b.x, b.y);
-        imma32<I::SIGNED, false>(lo, x0, x1, y0, y1, b.z, b.w);
-    }
+    imma32<I::SIGNED, true>(hi, x0, x1, y0, y1, b.x, b.y);
+    imma32<I::SIGNED, false>(lo, x0, x1, y0, y1, b.z, b.w);
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
         const int2 m = (e & 1) ? m1 : m0;
-        const int i0 = hi[e] * 256 + lo[e], i1 = hi1[e] * 256 + lo1[e];
-        const float v = I::value(sc[e >> 1], i0, i1, m.y);
+        const float v = I::value(sc[e >> 1], hi[e] * 256 + lo[e], m.y);
         acc[e] = fmaf(__int_as_float(m.x), v, acc[e]);
     }
 }
@@ -479,7 +333,7 @@ __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, i
     using I = QI<F>;
     constexpr int NT = TN / 8, G = I::SPAN / 32;
     // Decode-sized tiles take several steps per round (loads in flight).
-    constexpr int U = TN <= 8 ? (I::SPAN >= 128 ? 2 : 4) : 1;
+    constexpr int U = TN <= 8 ? 4 : 1;
     __shared__ float red[TC_WARPS][16][TN];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, c = lane & 3;
@@ -581,6 +435,4 @@ LLORCH_QQ(q4_0, F_Q4_0)
 LLORCH_QQ(q4_1, F_Q4_1)
 LLORCH_QQ(q5_0, F_Q5_0)
 LLORCH_QQ(q5_1, F_Q5_1)
-LLORCH_QQ(q4_k, F_Q4K)
-LLORCH_QQ(q5_k, F_Q5K)
-LLORCH_QQ(q6_k, F_Q6K)
+// Q4_K, Q5_K, Q6_K: kquant.cu.

@@ -56,9 +56,6 @@ static_assert(staged_row_bytes<F_Q4_0>() == 20, "row_bytes");
 static_assert(staged_row_bytes<F_Q4_1>() == 20, "row_bytes");
 static_assert(staged_row_bytes<F_Q5_0>() == 24, "row_bytes");
 static_assert(staged_row_bytes<F_Q5_1>() == 24, "row_bytes");
-static_assert(staged_row_bytes<F_Q4K>() == 48, "row_bytes");
-static_assert(staged_row_bytes<F_Q5K>() == 80, "row_bytes");
-static_assert(staged_row_bytes<F_Q6K>() == 120, "row_bytes");
 
 // Step k of the walk: partition p = the k-th step's s % 8. Partitions below rm = steps
 // % 8 have q8 + 1 steps, the others q8.
@@ -237,6 +234,4 @@ LLORCH_QS(q4_0, F_Q4_0)
 LLORCH_QS(q4_1, F_Q4_1)
 LLORCH_QS(q5_0, F_Q5_0)
 LLORCH_QS(q5_1, F_Q5_1)
-LLORCH_QS(q4_k, F_Q4K)
-LLORCH_QS(q5_k, F_Q5K)
-LLORCH_QS(q6_k, F_Q6K)
+// Q4_K, Q5_K, Q6_K: kquant.cu.

@@ -1,5 +1,6 @@
 // Decode products: integer-coded weights × quantized inputs for steps of a few tokens,
-// the same bits as qmm_q (imma.cu) without tensor cores.
+// the same bits as qmm_q (imma.cu) without tensor cores. (The k-quants' own, with
+// 256-value steps: kquant.cu.)
 //
 // qmm_q's order, which this file keeps: a row's steps (SPAN columns each) are split in
 // TC_WARPS partitions, step s going to partition s % TC_WARPS; each partition adds its
@@ -48,7 +49,7 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
     using I = QI<F>;
     constexpr int G = I::SPAN / 32;
     // Rounds of loads in flight (fewer with more rows: registers).
-    constexpr int U = (I::SPAN >= 128 ? 2 : 4) / (R >= 4 ? 2 : 1);
+    constexpr int U = R >= 4 ? 2 : 4;
     const int lane = threadIdx.x & 31, q = lane >> 2, c = lane & 3;
     int wid = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
     const int w0 = (s0_.rows + R - 1) / R, w1 = (s1_.rows + R - 1) / R;
@@ -111,17 +112,11 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
 #pragma unroll
                     for (int t = 0; t < T; ++t) {
                         const uint4 b = xq[uu][gi][t];
-                        int i0, i1 = 0;
-                        if constexpr (I::K16) {
-                            i0 = quad_sum(dp4<I::SIGNED, true>(x, b.x, 0) * 256 + dp4<I::SIGNED, false>(x, b.z, 0));
-                            i1 = quad_sum(dp4<I::SIGNED, true>(y, b.y, 0) * 256 + dp4<I::SIGNED, false>(y, b.w, 0));
-                        } else {
-                            const int hi = dp4<I::SIGNED, true>(y, b.y, dp4<I::SIGNED, true>(x, b.x, 0));
-                            const int lo = dp4<I::SIGNED, false>(y, b.w, dp4<I::SIGNED, false>(x, b.z, 0));
-                            i0 = quad_sum(hi * 256 + lo);
-                        }
+                        const int hi = dp4<I::SIGNED, true>(y, b.y, dp4<I::SIGNED, true>(x, b.x, 0));
+                        const int lo = dp4<I::SIGNED, false>(y, b.w, dp4<I::SIGNED, false>(x, b.z, 0));
+                        const int i0 = quad_sum(hi * 256 + lo);
                         const int2 m = xm[uu][gi][t];
-                        const float v = I::value(sc, i0, i1, m.y);
+                        const float v = I::value(sc, i0, m.y);
                         if (has) acc[r][t] = fmaf(__int_as_float(m.x), v, acc[r][t]);
                     }
                 }
@@ -145,7 +140,7 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
     extern "C" __global__ void __launch_bounds__(QV_THREADS)                                      \
         qmv_q_##NAME##_r##R##_t##T(const u8* W0, float* Y0, int rows0, const u8* W1, float* Y1,   \
                                    int rows1, const u8* W2, float* Y2, int rows2, int cols,       \
-                                   const uint4* XQ, const int2* XM, int ntok) {                   \
+                                   const uint4* XQ, const int2* XM, int ntok, int) {              \
         qmv_q_impl<F, R, T>({W0, Y0, rows0}, {W1, Y1, rows1}, {W2, Y2, rows2}, cols, XQ, XM, ntok); \
     }
 // Must match QV_SHAPES (kernels.rs).
@@ -158,6 +153,4 @@ LLORCH_QV(q4_0, F_Q4_0)
 LLORCH_QV(q4_1, F_Q4_1)
 LLORCH_QV(q5_0, F_Q5_0)
 LLORCH_QV(q5_1, F_Q5_1)
-LLORCH_QV(q4_k, F_Q4K)
-LLORCH_QV(q5_k, F_Q5K)
-LLORCH_QV(q6_k, F_Q6K)
+// Q4_K, Q5_K, Q6_K: kquant.cu.

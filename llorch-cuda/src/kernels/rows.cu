@@ -45,18 +45,40 @@ __device__ __forceinline__ void load_w(const float* __restrict__ w, int width, f
 }
 
 // h = v * scale * w (w: the weights of this thread's columns, `load_w`; written, and
-// quantized when Q is set: widths are whole 32s then).
+// quantized when Q is set: widths are whole 32s then, whole 256s for groups of qg = 256,
+// whose blocks lie in 8 warps: their keys meet in shared memory).
 template <int RR>
 __device__ __forceinline__ void store_normed(const float* v, float scale, const float* wv,
-                                             float* __restrict__ h, size_t off, int width, u8* Q, int2* M) {
+                                             float* __restrict__ h, size_t off, int width, u8* Q, int2* M,
+                                             int qg) {
+    float o[RR];
 #pragma unroll
     for (int j = 0; j < RR; ++j) {
-        if (row_blk(j) * 32 >= width) continue;
         const int col = row_col(j, width);
-        const float o = col >= 0 ? v[j] * scale * wv[j] : 0.0f;
-        if (col >= 0) h[off + col] = o;
-        if (Q != 0) quant_block(o, Q, M, (off >> 5) + (size_t)row_blk(j));
+        o[j] = col >= 0 ? v[j] * scale * wv[j] : 0.0f;
+        if (col >= 0) h[off + col] = o[j];
     }
+    if (Q == 0) return;
+    if (qg == 256) {
+        __shared__ u32 keys[32 * 32];
+#pragma unroll
+        for (int j = 0; j < RR; ++j) {
+            if (row_blk(j) * 32 >= width) continue;
+            const u32 k = block_key(o[j]);
+            if ((threadIdx.x & 31) == 0) keys[row_blk(j)] = k;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < RR; ++j) {
+            if (row_blk(j) * 32 >= width) continue;
+            const u32 k = __reduce_max_sync(FULL_MASK, keys[(row_blk(j) & ~7) + (threadIdx.x & 7)]);
+            quant_block_k(o[j], k, Q, M, (off >> 5) + (size_t)row_blk(j));
+        }
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < RR; ++j)
+        if (row_blk(j) * 32 < width) quant_block(o[j], Q, M, (off >> 5) + (size_t)row_blk(j));
 }
 
 __device__ __forceinline__ float rms_scale(double ss, int width, float eps) {
@@ -66,7 +88,8 @@ __device__ __forceinline__ float rms_scale(double ss, int width, float eps) {
 // y = x / rms(x) * w for each row.
 template <int RR>
 __device__ __forceinline__ void rms_norm_impl(const float* __restrict__ x, const float* __restrict__ w,
-                                              float* __restrict__ y, int width, float eps, u8* Q, int2* M) {
+                                              float* __restrict__ y, int width, float eps, u8* Q, int2* M,
+                                              int qg) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
     float v[RR], wv[RR];
@@ -74,7 +97,7 @@ __device__ __forceinline__ void rms_norm_impl(const float* __restrict__ x, const
     if (NORM_EARLY(RR)) load_w<RR>(w, width, wv);
     const double ss = block_sum_d(part, red);
     if (!NORM_EARLY(RR)) load_w<RR>(w, width, wv);
-    store_normed<RR>(v, rms_scale(ss, width, eps), wv, y, off, width, Q, M);
+    store_normed<RR>(v, rms_scale(ss, width, eps), wv, y, off, width, Q, M, qg);
 }
 
 // x += (normed ? rms_norm(o) * w : o) in registers (xv, ov: the row's values; wv: the
@@ -117,7 +140,7 @@ template <int RR>
 __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const float* __restrict__ o,
                                                   const float* __restrict__ w,
                                                   const float* __restrict__ next_w, float* __restrict__ h,
-                                                  int width, float eps, u8* Q, int2* M) {
+                                                  int width, float eps, u8* Q, int2* M, int qg) {
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
     float xv[RR], ov[RR], wv[RR], nv[RR];
@@ -139,7 +162,7 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
     }
     ss = block_sum_d(ss, red);
     if (!NORM_EARLY(RR)) load_w<RR>(next_w, width, nv);
-    store_normed<RR>(xv, rms_scale(ss, width, eps), nv, h, off, width, Q, M);
+    store_normed<RR>(xv, rms_scale(ss, width, eps), nv, h, off, width, Q, M, qg);
 }
 
 // Must match NORM_REGS and NORM_WARPS (kernels.rs): 32 warps for 2 or 4 blocks each,
@@ -148,8 +171,9 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
 #define LLORCH_NORMS(RR)                                                                          \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         rms_norm_r##RR(const float* x, const float* w, float* y, int width, float eps, u8* Q,     \
-                       int2* M) { grid_start();                                                                 \
-        rms_norm_impl<RR>(x, w, y, width, eps, Q, M);                                             \
+                       int2* M, int qg) {                                                         \
+        grid_start();                                                                             \
+        rms_norm_impl<RR>(x, w, y, width, eps, Q, M, qg);                                         \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         add_normed_r##RR(float* x, const float* o, const float* w, int width, float eps) { grid_start();        \
@@ -157,8 +181,9 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         add_norm_rms_r##RR(float* x, const float* o, const float* w, const float* next_w,         \
-                           float* h, int width, float eps, u8* Q, int2* M) { grid_start();                      \
-        add_norm_rms_impl<RR>(x, o, w, next_w, h, width, eps, Q, M);                              \
+                           float* h, int width, float eps, u8* Q, int2* M, int qg) {              \
+        grid_start();                                                                             \
+        add_norm_rms_impl<RR>(x, o, w, next_w, h, width, eps, Q, M, qg);                          \
     }
 LLORCH_NORMS(2)
 LLORCH_NORMS(4)
@@ -232,27 +257,41 @@ extern "C" __global__ void add_bias(float* __restrict__ x, const float* __restri
     if (i < n) x[i] += b[i % width];
 }
 
+// Quantizes v (this thread's value of a gate's output, element i) for the products:
+// groups of qg = 256 are this block's 256 threads (the host launches whole 256s then).
+__device__ __forceinline__ void act_quant(float v, long long i, u8* Q, int2* M, int qg) {
+    if (qg == 256) {
+        __shared__ u32 keys[8];
+        const u32 k = block_key(v);
+        if ((threadIdx.x & 31) == 0) keys[threadIdx.x >> 5] = k;
+        __syncthreads();
+        quant_block_k(v, __reduce_max_sync(FULL_MASK, keys[threadIdx.x & 7]), Q, M, (size_t)(i >> 5));
+    } else {
+        quant_block(v, Q, M, (size_t)(i >> 5));
+    }
+}
+
 // g = gelu_tanh(g) * u
 extern "C" __global__ void gelu_mul(float* __restrict__ g, const float* __restrict__ u, long long n, u8* Q,
-                                    int2* M) { grid_start();
+                                    int2* M, int qg) { grid_start();
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
         const float x = g[i];
         const float v = 0.5f * x * (1.0f + tanhf(0.7978846f * x * (1.0f + 0.044715f * x * x))) * u[i];
         g[i] = v;
-        if (Q != 0) quant_block(v, Q, M, (size_t)(i >> 5));
+        if (Q != 0) act_quant(v, i, Q, M, qg);
     }
 }
 
 // g = silu(g) * u
 extern "C" __global__ void silu_mul(float* __restrict__ g, const float* __restrict__ u, long long n, u8* Q,
-                                    int2* M) { grid_start();
+                                    int2* M, int qg) { grid_start();
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
         const float x = g[i];
         const float v = x / (1.0f + expf(-x)) * u[i];
         g[i] = v;
-        if (Q != 0) quant_block(v, Q, M, (size_t)(i >> 5));
+        if (Q != 0) act_quant(v, i, Q, M, qg);
     }
 }
 

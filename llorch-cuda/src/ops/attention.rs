@@ -3,7 +3,7 @@
 
 use cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 
-use super::qmm_q::QActs;
+use super::qmm_q::{QActs, QGroup};
 use super::*;
 use crate::error::Result;
 use crate::gpu::{Gpu, IndexBuf};
@@ -85,7 +85,8 @@ impl Gpu {
     /// Attention of every planned row and head over the paged cache of one layer
     /// (`[page][slot][K heads | V heads]`, half precision); with `xq`, the output
     /// quantized into it too (as [`Gpu::quantize_acts`] would: by the attention
-    /// kernel itself for value heads of a multiple of 64, else by a second launch).
+    /// kernel itself for value heads of a multiple of 64, or of 256 for groups of 256,
+    /// else by a second launch).
     pub fn attention(
         &self,
         q: &CudaView<'_, f32>,
@@ -111,9 +112,14 @@ impl Gpu {
             || format!("bad shape {dims:?}"),
         )?;
         let width = dims.n_heads * dims.v_head_dim;
-        // The kernel quantizes whole 64-value halves of its warps' output.
+        // The kernel quantizes whole 64-value halves of its warps' output, or groups
+        // of 256 that are one head.
+        let fits = |x: &QActs| match x.group() {
+            QGroup::Per32 => dims.v_head_dim.is_multiple_of(64),
+            QGroup::Per256 => dims.v_head_dim == 256,
+        };
         let (mut fused, after) = match xq {
-            Some(x) if dims.v_head_dim.is_multiple_of(64) => (Some(x), None),
+            Some(x) if fits(x) => (Some(x), None),
             other => (None, other),
         };
         if let Some(x) = fused.as_deref_mut() {

@@ -4,23 +4,60 @@
 use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchArgs, PushKernelArg};
 
 use super::matmul::check_product;
+use super::qmm_staged::WideProducts;
 use super::*;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{Kernel, QFormat, QQ_TILES, QV_SHAPES, TC_TILES};
+use crate::kernels::{Kernel, QFormat, QV_SHAPES, TC_TILES};
 
 /// Bytes of one quantized 32-value block (`imma.cu`).
 const QBLOCK_BYTES: usize = 64;
 
-/// Rows of inputs quantized for [`Gpu::qmm_q`]: per token and 32 columns, a scale and
-/// 16-bit integers (split in bytes in the tensor cores' operand order), and the sum of
-/// the integers. Filled by [`Gpu::quantize_acts`], which records the shape it holds.
+/// How many columns of an input row share one scale in [`QActs`]: 32, or 256 for the
+/// products of k-quant weights (`kquant.cu`: a 256-value block's integer sums are
+/// weighted and added before any float step). Other formats take either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QGroup {
+    /// One scale per 32 columns.
+    #[default]
+    Per32,
+    /// One scale per 256 columns (each 32-value block still has its own sum).
+    Per256,
+}
+
+impl QGroup {
+    /// The group the products of `fmts` need: [`QGroup::Per256`] when one is a k-quant.
+    pub fn for_formats(fmts: impl IntoIterator<Item = QFormat>) -> Self {
+        if fmts.into_iter().any(QFormat::is_kquant) {
+            Self::Per256
+        } else {
+            Self::Per32
+        }
+    }
+
+    /// Columns per group.
+    pub fn cols(self) -> usize {
+        match self {
+            Self::Per32 => 32,
+            Self::Per256 => 256,
+        }
+    }
+}
+
+/// Rows of inputs quantized for [`Gpu::qmm_q`]: per token and group of columns
+/// ([`QGroup`]) a scale, per 32 columns 16-bit integers (split in bytes in the tensor
+/// cores' operand order) and their sum. Filled by [`Gpu::quantize_acts`] or a kernel
+/// that fuses it, in the group set by [`QActs::set_group`]; records what it holds.
 pub struct QActs {
     data: CudaSlice<u8>,
     meta: CudaSlice<i32>,
     cap_blocks: usize,
     ntok: usize,
     cols: usize,
+    /// The group the next writer uses, as the kernels' argument (32 or 256).
+    group_arg: i32,
+    /// The group of what is held.
+    held: QGroup,
 }
 
 impl QActs {
@@ -33,12 +70,31 @@ impl QActs {
             cap_blocks: blocks,
             ntok: 0,
             cols: 0,
+            group_arg: 32,
+            held: QGroup::Per32,
         })
     }
 
     /// Device bytes for `values` inputs.
     pub fn bytes(values: usize) -> u64 {
         (values.div_ceil(32).max(1) * (QBLOCK_BYTES + 8)) as u64
+    }
+
+    /// The group the next writer quantizes in.
+    pub fn set_group(&mut self, group: QGroup) {
+        self.group_arg = match group {
+            QGroup::Per32 => 32,
+            QGroup::Per256 => 256,
+        };
+    }
+
+    /// The group the next writer quantizes in.
+    pub fn group(&self) -> QGroup {
+        if self.group_arg == 256 {
+            QGroup::Per256
+        } else {
+            QGroup::Per32
+        }
     }
 
     /// The quantized blocks and their meta, for the product launchers.
@@ -51,11 +107,17 @@ impl QActs {
         (self.ntok, self.cols)
     }
 
-    /// Checks room for `ntok` rows of `cols` (whole 32s) and records that shape, for a
-    /// kernel about to write it.
+    /// The group of the inputs held.
+    pub fn held_group(&self) -> QGroup {
+        self.held
+    }
+
+    /// Checks room for `ntok` rows of `cols` (whole groups) and records that shape, for
+    /// a kernel about to write it in [`QActs::group`].
     pub(super) fn prepare(&mut self, kernel: &'static str, ntok: usize, cols: usize) -> Result<()> {
-        shape(kernel, cols.is_multiple_of(32), || {
-            format!("{cols} columns, not whole 32s")
+        let group = self.group();
+        shape(kernel, cols.is_multiple_of(group.cols()), || {
+            format!("{cols} columns, not whole groups of {}", group.cols())
         })?;
         let blocks = ntok * cols / 32;
         shape(kernel, blocks <= self.cap_blocks, || {
@@ -63,18 +125,23 @@ impl QActs {
         })?;
         self.ntok = ntok;
         self.cols = cols;
+        self.held = group;
         Ok(())
     }
 }
 
-/// Pushes a kernel's optional quantized output (two null pointers when absent).
+/// The group argument of a kernel without quantized output.
+static NO_GROUP: i32 = 32;
+
+/// Pushes a kernel's optional quantized output: its blocks, meta and group (null
+/// pointers when absent).
 pub(super) fn quant_args<'a>(b: &mut cudarc::driver::LaunchArgs<'a>, q: Option<&'a mut QActs>) {
     match q {
         Some(q) => {
-            b.arg(&mut q.data).arg(&mut q.meta);
+            b.arg(&mut q.data).arg(&mut q.meta).arg(&q.group_arg);
         }
         None => {
-            b.arg(&NULL).arg(&NULL);
+            b.arg(&NULL).arg(&NULL).arg(&NO_GROUP);
         }
     }
 }
@@ -86,7 +153,7 @@ impl Gpu {
         self.tensor_cores() && fmt.is_integer()
     }
 
-    /// Quantizes `ntok` rows of `cols` inputs (`cols` a multiple of 32) into `q`.
+    /// Quantizes `ntok` rows of `cols` inputs (whole groups of [`QActs::group`]) into `q`.
     pub fn quantize_acts(
         &self,
         x: &CudaView<'_, f32>,
@@ -98,17 +165,22 @@ impl Gpu {
             format!("{} inputs for {ntok} rows of {cols}", x.len())
         })?;
         q.prepare("quantize_acts", ntok, cols)?;
-        let blocks = ntok * cols / 32;
-        if blocks == 0 {
+        let groups = ntok * cols / q.group().cols();
+        if groups == 0 {
             return Ok(());
         }
-        // One warp per block, eight per thread block.
-        let c = cfg((blocks.div_ceil(8), 1), 256)?;
+        // One warp per group, eight per thread block.
+        let c = cfg((groups.div_ceil(8), 1), 256)?;
         let (n, k) = (int(ntok)?, int(cols)?);
         let mut b = self.stream.launch_builder(self.func(Kernel::QuantizeActs));
-        b.arg(x).arg(&n).arg(&k).arg(&mut q.data).arg(&mut q.meta);
-        // SAFETY: reads `ntok * cols` inputs, writes `blocks` data blocks and meta pairs,
-        // all checked above.
+        b.arg(x)
+            .arg(&n)
+            .arg(&k)
+            .arg(&mut q.data)
+            .arg(&mut q.meta)
+            .arg(&q.group_arg);
+        // SAFETY: reads `ntok * cols` inputs, writes their blocks and meta pairs (whole
+        // groups), all checked above.
         unsafe { b.launch(c) }?;
         Ok(())
     }
@@ -144,7 +216,22 @@ impl Gpu {
         if let Some(tile) = self.staged_tile(fmt, rows, ntok) {
             return self.qmm_s(fmt, w, rows, cols, q, ntok, tile, y);
         }
-        let ((tile, row_tiles), blocks) = qq_tile(rows, ntok, self.sms());
+        let ((tile, row_tiles), blocks) = match self.wide_products() {
+            WideProducts::Tile(t, r) => {
+                shape("qmm_q", fmt.qq_tiles().contains(&(t, r)), || {
+                    format!("no {fmt:?} register tile of {t} tokens × {r} row tiles")
+                })?;
+                let blocks = ntok.div_ceil(usize::from(t)) * rows.div_ceil(16 * usize::from(r));
+                ((t, r), blocks)
+            }
+            _ => qq_tile(
+                fmt.qq_tiles(),
+                fmt.prefers_row_tiles(),
+                rows,
+                ntok,
+                self.sms(),
+            ),
+        };
         let c = cfg((blocks, 1), TC_WARPS * 32)?;
         let (rows, cols, ntok) = (int(rows)?, int(cols)?, int(ntok)?);
         let mut b = self.stream.launch_builder(self.func(Kernel::QmmQ {
@@ -258,7 +345,12 @@ impl Gpu {
             tokens,
         }));
         push_parts(&mut b, parts, &rows);
-        b.arg(&cols).arg(&q.data).arg(&q.meta).arg(&ntok);
+        let ahead = i32::from(self.decode_products().l2_ahead);
+        b.arg(&cols)
+            .arg(&q.data)
+            .arg(&q.meta)
+            .arg(&ntok)
+            .arg(&ahead);
         // SAFETY: as for `qmm_q` (every matrix's sizes checked by the callers); absent
         // matrices have no rows; lanes of rows past a matrix's or tokens past `ntok`
         // load and write nothing.
@@ -316,6 +408,9 @@ pub struct DecodeProducts {
     pub max_tokens: usize,
     /// Rows per warp (1, 2 or 4; 4 at one token only), or `None` for the shape's choice.
     pub rows_per_warp: Option<u8>,
+    /// Whether the k-quants' decode kernels ask L2 for each warp's next step of weights
+    /// while they work on the current one (`kquant.cu`; a benchmarking knob).
+    pub l2_ahead: bool,
 }
 
 impl DecodeProducts {
@@ -323,6 +418,7 @@ impl DecodeProducts {
     pub const TENSOR_CORES: DecodeProducts = DecodeProducts {
         max_tokens: 0,
         rows_per_warp: None,
+        l2_ahead: true,
     };
 }
 
@@ -331,6 +427,7 @@ impl Default for DecodeProducts {
         Self {
             max_tokens: 2,
             rows_per_warp: None,
+            l2_ahead: true,
         }
     }
 }
@@ -354,17 +451,34 @@ fn check_q_product(
     check_product(gpu, "qmm_q", fmt, w, rows, cols, ntok, y)?;
     shape("qmm_q", q.cols == cols && q.ntok >= ntok, || {
         format!("inputs hold {:?}, product wants {ntok} × {cols}", q.shape())
-    })
+    })?;
+    shape(
+        "qmm_q",
+        !fmt.is_kquant() || q.held == QGroup::Per256,
+        || {
+            format!(
+                "{fmt:?} takes inputs quantized per 256 columns, not {:?}",
+                q.held
+            )
+        },
+    )
 }
 
 /// The block shape of an integer product (it changes no sum) and its blocks: one token
 /// tile for decode-sized steps; else the largest tile (tokens × rows: inputs and
 /// weights each read fewer times) that still gives three quarters of the
-/// multiprocessors a block, or the one with the most blocks.
-fn qq_tile(rows: usize, ntok: usize, sms: usize) -> ((u8, u8), usize) {
+/// multiprocessors a block, or the one with the most blocks. Between tiles of one size
+/// the one with more tokens, or with `rows_first` more row tiles.
+fn qq_tile(
+    tiles: &[(u8, u8)],
+    rows_first: bool,
+    rows: usize,
+    ntok: usize,
+    sms: usize,
+) -> ((u8, u8), usize) {
     let blocks =
         |(t, r): (u8, u8)| ntok.div_ceil(usize::from(t)) * rows.div_ceil(16 * usize::from(r));
-    let first = QQ_TILES[0];
+    let first = tiles[0];
     if ntok <= usize::from(first.0) {
         return (first, blocks(first));
     }
@@ -372,11 +486,14 @@ fn qq_tile(rows: usize, ntok: usize, sms: usize) -> ((u8, u8), usize) {
         .into_iter()
         .find(|&t| usize::from(t) >= ntok)
         .unwrap_or(TC_TILES[TC_TILES.len() - 1]);
-    let fits = QQ_TILES.into_iter().filter(|&(t, _)| t <= cap);
+    let fits = tiles.iter().copied().filter(|&(t, _)| t <= cap);
     let best = fits
         .clone()
         .filter(|&s| blocks(s) * 4 >= sms * 3)
-        .max_by_key(|&(t, r)| (usize::from(t) * usize::from(r), t))
+        .max_by_key(|&(t, r)| {
+            let tie = if rows_first { r } else { t };
+            (usize::from(t) * usize::from(r), tie)
+        })
         .or_else(|| fits.max_by_key(|&s| (blocks(s), std::cmp::Reverse(s.1))))
         .unwrap_or(first);
     (best, blocks(best))
@@ -388,18 +505,38 @@ mod tests {
 
     #[test]
     fn block_shapes_follow_the_step() {
+        use crate::kernels::{QK_TILES, QQ_TILES};
+        let tiles = &QQ_TILES;
         // Decode: one token tile, one row tile.
-        assert_eq!(qq_tile(4096, 1, 132).0, (8, 1));
+        assert_eq!(qq_tile(tiles, false, 4096, 1, 132).0, (8, 1));
         // 64 sequences on a 4096-row matrix: 64 tokens × 2 row tiles gives 128 blocks.
-        assert_eq!(qq_tile(4096, 64, 132), ((64, 2), 128));
+        assert_eq!(qq_tile(tiles, false, 4096, 64, 132), ((64, 2), 128));
+        // The k-quants' smaller tiles: 32 tokens × 2 row tiles for Q4_K/Q5_K (measured
+        // faster than 64 × 1: benches/reports/cuda.md), 64 × 1 for Q6_K.
+        assert_eq!(qq_tile(&QK_TILES, true, 4096, 64, 132), ((32, 2), 256));
+        assert_eq!(qq_tile(&QK_TILES, false, 4096, 64, 132), ((64, 1), 256));
         // A small matrix keeps the blocks up.
-        let (s, b) = qq_tile(256, 64, 132);
+        let (s, b) = qq_tile(tiles, false, 256, 64, 132);
         assert!(b >= 16 && s.1 == 1, "{s:?} {b}");
         // Every choice is a compiled shape.
-        for rows in [16, 640, 4096, 262_144] {
-            for ntok in [1, 7, 9, 33, 64, 512] {
-                assert!(QQ_TILES.contains(&qq_tile(rows, ntok, 132).0));
+        for tiles in [&QQ_TILES[..], &QK_TILES[..]] {
+            for rows in [16, 640, 4096, 262_144] {
+                for ntok in [1, 7, 9, 33, 64, 512] {
+                    for rows_first in [false, true] {
+                        let got = qq_tile(tiles, rows_first, rows, ntok, 132).0;
+                        assert!(tiles.contains(&got));
+                    }
+                }
             }
         }
+    }
+
+    #[test]
+    fn k_quants_group_their_inputs_per_256() {
+        use QFormat::*;
+        assert_eq!(QGroup::for_formats([Q4_0, Q8_0]), QGroup::Per32);
+        assert_eq!(QGroup::for_formats([Q5_0, Q6K]), QGroup::Per256);
+        assert_eq!(QGroup::for_formats([Q4K]).cols(), 256);
+        assert_eq!(QGroup::for_formats([]), QGroup::Per32);
     }
 }

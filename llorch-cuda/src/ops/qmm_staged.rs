@@ -17,44 +17,47 @@ pub enum WideProducts {
     /// Chosen by the step's shape.
     #[default]
     Auto,
-    /// `qmm_q`'s register tiles (`imma.cu`).
+    /// `qmm_q`'s register tiles (`imma.cu`, `kquant.cu`), the tile chosen by the step.
     Registers,
+    /// The register tiles with this (tokens, row tiles) block tile (one of the format's
+    /// [`QFormat::qq_tiles`]).
+    Tile(u8, u8),
     /// The staged kernel with this (rows, tokens) block tile (one of [`QS_TILES`]).
     Staged(u8, u8),
 }
 
-/// Steps in flight (`QS_STAGES` of `imma_staged.cu`).
+/// Steps in flight (`QS_STAGES` of `imma_staged.cu`, `KS_STAGES` of `kquant.cu`).
 const QS_STAGES: usize = 4;
+const KS_STAGES: usize = 3;
 /// Steps of at least this many tokens may take the staged kernel by default.
 const STAGED_FROM: usize = 33;
 
-/// Bytes of a row's staged copy of one step (`staged_row_bytes`, asserted there).
+/// Bytes of a row's staged copy of one step (`staged_row_bytes` of `imma_staged.cu`,
+/// `ks_row_bytes` of `kquant.cu`: a whole block of the k-quants, asserted there).
 fn row_bytes(fmt: QFormat) -> usize {
     match fmt {
         QFormat::Q8_0 => 36,
         QFormat::Q4_0 | QFormat::Q4_1 => 20,
         QFormat::Q5_0 | QFormat::Q5_1 => 24,
-        QFormat::Q4K => 48,
-        QFormat::Q5K => 80,
-        QFormat::Q6K => 120,
+        QFormat::Q4K => 144,
+        QFormat::Q5K => 176,
+        QFormat::Q6K => 216,
         QFormat::F32 | QFormat::F16 | QFormat::Bf16 => 0,
     }
 }
 
-/// 32-value groups per step of `fmt` (`QI<F>::SPAN / 32`).
-fn groups(fmt: QFormat) -> usize {
-    match fmt {
-        QFormat::Q4K | QFormat::Q5K => 2,
-        QFormat::Q6K => 4,
-        _ => 1,
-    }
-}
-
 /// Dynamic shared memory of the staged kernel of `fmt` with a `rows` × `tokens` tile:
-/// [`QS_STAGES`] stages of the rows' step copies, the tokens' blocks and their meta.
+/// its stages of the rows' step copies, the tokens' 64-byte blocks and 8-byte meta
+/// (one 32-column block per step; eight for the k-quants, whose steps are whole
+/// 256-value blocks).
 pub(crate) fn staged_smem(fmt: QFormat, rows: u8, tokens: u8) -> usize {
-    let (bm, bn, g) = (usize::from(rows), usize::from(tokens), groups(fmt));
-    QS_STAGES * (bm * row_bytes(fmt) + bn * g * 64 + g * bn * 8)
+    let (bm, bn) = (usize::from(rows), usize::from(tokens));
+    let (stages, blocks) = if fmt.is_kquant() {
+        (KS_STAGES, 8)
+    } else {
+        (QS_STAGES, 1)
+    };
+    stages * (bm * row_bytes(fmt) + bn * blocks * (64 + 8))
 }
 
 /// Whether the staged kernel takes a product of `fmt` with `ntok` tokens on `rows` rows
@@ -74,7 +77,7 @@ impl Gpu {
     /// the register tiles take it ([`WideProducts`]).
     pub(super) fn staged_tile(&self, fmt: QFormat, rows: usize, ntok: usize) -> Option<(u8, u8)> {
         match self.wide_products() {
-            WideProducts::Registers => None,
+            WideProducts::Registers | WideProducts::Tile(..) => None,
             WideProducts::Staged(m, n) => Some((m, n)),
             WideProducts::Auto => qs_tile(fmt, rows, ntok, self.sms()),
         }
@@ -143,6 +146,7 @@ mod tests {
         for fmt in QFormat::ALL.into_iter().filter(|f| f.is_integer()) {
             for (m, n) in QS_TILES {
                 assert!(staged_smem(fmt, m, n) <= 200 * 1024, "{fmt:?} {m}×{n}");
+                assert!(staged_smem(fmt, m, n).is_multiple_of(16), "{fmt:?} {m}×{n}");
             }
         }
     }

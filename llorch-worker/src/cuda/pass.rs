@@ -2,7 +2,7 @@
 
 use llorch_cuda::{
     AttnDims, AttnPlan, CudaError, CudaSlice, CudaView, CudaViewMut, DrawBuf, Gpu, IndexBuf,
-    ProductPart, QActs, QkvOp, TOPK_MAX, TopKScratch,
+    ProductPart, QActs, QGroup, QkvOp, TOPK_MAX, TopKScratch,
 };
 
 use super::weights::{DMatrix, DeviceWeights};
@@ -190,9 +190,14 @@ fn products(
     }
 }
 
-/// `xq` for a kernel whose output feeds `ms`, when one of them takes quantized inputs.
+/// `xq` for a kernel whose output feeds `ms`, when one of them takes quantized inputs,
+/// set to the group of columns per scale they need ([`QGroup`]).
 fn fused<'q>(g: &Gpu, ms: &[&DMatrix], xq: &'q mut QActs) -> Option<&'q mut QActs> {
-    ms.iter().any(|m| g.takes_quantized(m.fmt)).then_some(xq)
+    if !ms.iter().any(|m| g.takes_quantized(m.fmt)) {
+        return None;
+    }
+    xq.set_group(QGroup::for_formats(ms.iter().map(|m| m.fmt)));
+    Some(xq)
 }
 
 impl Pass<'_> {

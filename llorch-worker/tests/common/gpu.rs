@@ -1,7 +1,7 @@
 //! Helpers of the GPU tests: deterministic inputs, quantized matrices, one product.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use llorch_cuda::{CudaSlice, Gpu, ProductPart, QActs, QFormat};
+use llorch_cuda::{CudaSlice, Gpu, ProductPart, QActs, QFormat, QGroup};
 use llorch_worker::quant::{GgmlType, quantize_row};
 
 /// Every integer format, as (GGUF type, device format).
@@ -43,7 +43,7 @@ pub fn quantized_matrix(ty: GgmlType, seed: u64, rows: usize, cols: usize) -> Ve
 }
 
 /// `ntok` rows of `x` times `w` on the GPU: [`Gpu::qmm`], or with `quantized`,
-/// [`Gpu::quantize_acts`] then [`Gpu::qmm_q`].
+/// [`Gpu::quantize_acts`] (in the format's group) then [`Gpu::qmm_q`].
 #[allow(clippy::too_many_arguments)]
 pub fn product(
     gpu: &Gpu,
@@ -60,6 +60,7 @@ pub fn product(
     let (w, mut out) = (w.as_view(), y_d.as_view_mut());
     if quantized {
         let mut q = QActs::new(gpu, ntok * cols).unwrap();
+        q.set_group(QGroup::for_formats([fmt]));
         gpu.quantize_acts(&x_d.as_view(), ntok, cols, &mut q)
             .unwrap();
         gpu.qmm_q(fmt, &w, rows, cols, &q, ntok, &mut out).unwrap();
