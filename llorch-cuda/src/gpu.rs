@@ -41,6 +41,8 @@ pub struct Gpu {
     ordinal: usize,
     major: i32,
     sms: usize,
+    /// Most shared memory a block may opt in to.
+    smem_optin: usize,
     tensor_cores: bool,
     decode: crate::ops::DecodeProducts,
     wide: crate::ops::WideProducts,
@@ -79,6 +81,10 @@ impl Gpu {
         let sms = ctx.attribute(
             cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
         )?;
+        let smem_optin = ctx.attribute(
+            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+        )?;
+        let smem_optin = usize::try_from(smem_optin).unwrap_or(0);
         // Hopper's own instructions need the `a` target.
         let arch = if major == 9 {
             format!("sm_{major}{minor}a")
@@ -91,12 +97,15 @@ impl Gpu {
         for k in Kernel::all() {
             let f = module.load_function(&k.symbol())?;
             if let Kernel::QmmS { fmt, rows, tile } = k {
-                // Staged products take more than the default 48 KiB of shared memory.
+                // Staged products take more than the default 48 KiB of shared memory;
+                // where the device has less, they are never chosen (`Gpu::staged_fits`).
                 let bytes = crate::ops::staged_smem(fmt, rows, tile);
-                f.set_attribute(
-                    cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                    i32::try_from(bytes).unwrap_or(i32::MAX),
-                )?;
+                if bytes <= smem_optin {
+                    f.set_attribute(
+                        cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                        i32::try_from(bytes).unwrap_or(i32::MAX),
+                    )?;
+                }
             }
             funcs.insert(k, f);
         }
@@ -106,6 +115,7 @@ impl Gpu {
             funcs,
             major,
             sms: usize::try_from(sms).unwrap_or(1).max(1),
+            smem_optin,
             tensor_cores: major >= 8,
             decode: crate::ops::DecodeProducts::default(),
             wide: crate::ops::WideProducts::default(),
@@ -133,7 +143,6 @@ impl Gpu {
         self.decode = crate::ops::DecodeProducts {
             max_tokens: d.max_tokens.min(2),
             rows_per_warp: d.rows_per_warp.filter(|r| [1, 2, 4].contains(r)),
-            l2_ahead: d.l2_ahead,
         };
         self.decode
     }
@@ -165,6 +174,11 @@ impl Gpu {
     /// When integer products take the decode kernels.
     pub fn decode_products(&self) -> crate::ops::DecodeProducts {
         self.decode
+    }
+
+    /// Whether the device gives a block `bytes` of shared memory (opting in).
+    pub fn smem_fits(&self, bytes: usize) -> bool {
+        bytes <= self.smem_optin
     }
 
     /// Streaming multiprocessors of the device.

@@ -169,6 +169,7 @@ fn overlapped_graphs_give_the_plain_graphs_bits() {
                 kernel_cache: Some(llorch_worker::demo::kernel_cache_dir()),
                 tensor_cores: true,
                 graph_overlap: overlap,
+                overlap_max_rows: llorch_worker::cuda::OVERLAP_MAX_ROWS,
             };
             let model = load(&path).unwrap();
             let vocab = model.weights.vocab as u32;

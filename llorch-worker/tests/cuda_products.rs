@@ -172,7 +172,6 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
                 gpu.set_decode_products(DecodeProducts {
                     max_tokens: 2,
                     rows_per_warp: Some(per_warp),
-                    ..DecodeProducts::default()
                 });
                 for ntok in 1..=4 {
                     let y = product(&gpu, true, fmt, &w, rows, cols, &x[..ntok * cols], ntok);
@@ -238,7 +237,6 @@ fn grouped_products_give_each_matrix_its_own_bits() {
                 gpu.set_decode_products(DecodeProducts {
                     max_tokens: 2,
                     rows_per_warp: Some(per_warp),
-                    ..DecodeProducts::default()
                 });
                 let got = grouped_outputs(&gpu, &mats, &heights, ntok, |parts| {
                     gpu.qmm_q_group(fmt, cols, &q, ntok, parts).unwrap()

@@ -2,7 +2,7 @@
 //! decode and the aggregate decode of many concurrent sequences.
 //!
 //! `gpu_bench --model PATH|demo [--device cuda:0] [--prefill 512] [--seqs 64]
-//! [--steps 128] [--simt] [--no-overlap] [--synth llama3-8b-q4km|llama3-8b-f16|gemma3-270m-q5 [--out-dir DIR]]`
+//! [--steps 128] [--simt] [--no-overlap] [--overlap-rows 8] [--synth llama3-8b-q4km|llama3-8b-f16|gemma3-270m-q5 [--out-dir DIR]]`
 //! (`--simt`: f32 lanes instead of tensor cores; `--no-overlap`: graphs without
 //! programmatic edges; `--synth`: a synthetic model of that
 //! shape, written first) prints one markdown row per figure; the figures of
@@ -138,6 +138,7 @@ fn main() {
                 kernel_cache: Some(llorch_worker::demo::kernel_cache_dir()),
                 tensor_cores: !simt,
                 graph_overlap: !std::env::args().any(|a| a == "--no-overlap"),
+                overlap_max_rows: num("--overlap-rows", llorch_worker::cuda::OVERLAP_MAX_ROWS),
             };
             let (b, tok) = loaded.into_cuda_backend_with(&opts).unwrap();
             Engine::new(Box::new(b), tok, cfg)

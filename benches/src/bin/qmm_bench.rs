@@ -71,24 +71,12 @@ fn paths(fmt: QFormat, ntok: usize) -> Vec<Path> {
             let d = DecodeProducts {
                 max_tokens: 2,
                 rows_per_warp: Some(per_warp),
-                ..DecodeProducts::default()
             };
             v.push((
                 format!("decode {per_warp} rows/warp"),
                 d,
                 WideProducts::Auto,
             ));
-            if fmt.is_kquant() {
-                let d = DecodeProducts {
-                    l2_ahead: false,
-                    ..d
-                };
-                v.push((
-                    format!("decode {per_warp} rows/warp, no L2 ahead"),
-                    d,
-                    WideProducts::Auto,
-                ));
-            }
         }
     }
     if fmt.is_integer() && ntok >= 8 {

@@ -246,7 +246,7 @@ __device__ __forceinline__ int kq_mins(const KSc<F>& ks, const int2 (&m)[8]) {
 template <int F, int R, int T>
 __device__ __forceinline__ void qmv_k_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int cols,
                                            const uint4* __restrict__ XQ, const int2* __restrict__ XM,
-                                           int ntok, int ahead) {
+                                           int ntok) {
     using K = KQ<F>;
     constexpr int NW = 4 / K::PSTEP, GW = 8 / NW;
     const int lane = threadIdx.x & 31, q = lane >> 2, c = lane & 3;
@@ -271,17 +271,6 @@ __device__ __forceinline__ void qmv_k_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
     for (int s0 = 0; s0 < steps; s0 += TC_WARPS) {
         const int s = s0 + q;
         const bool has = s < steps;
-        // With `ahead`, L2 fetches the quad's next block of each row meanwhile: lane c
-        // asks for the line holding byte 64c (lane 3: the last byte), so every 128-byte
-        // line the block touches is asked for.
-        if (ahead && s + TC_WARPS < steps) {
-            const int at = c < 3 ? 64 * c : K::BYTES - 1;
-#pragma unroll
-            for (int r = 0; r < R; ++r)
-                if (row0 + r < rows)
-                    asm volatile("prefetch.global.L2 [%0];" ::"l"(W + (size_t)(row0 + r) * rb +
-                                                                  (size_t)(s + TC_WARPS) * K::BYTES + at));
-        }
         typename K::Head hd[R];
         typename K::Pair pr[R][NW];
         uint4 xq[8][T];
@@ -360,28 +349,59 @@ __device__ __forceinline__ void qmv_k_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
 // weights' words, then their tokens' input fragments), the integer sums weighted as
 // they come; then the step's float fma per (row, token) ----
 
-// The end of a step for one (row tile, token tile): the tokens' meta (8 blocks each:
-// m0 of token 2c, m1 of token 2c + 1), the float step into acc.
+// The mins term of a 16-row × 8-token tile on the tensor cores: the rows' 6-bit mins
+// of groups 0-7 (k 0-7 of an m16n8k16 A operand, zeros past) times the tokens' block
+// sums Σa (|Σa| < 2^20) in three byte planes (B operands: lane (g, c) holds token g's
+// sums of groups 4c .. 4c + 3, `a`), recombined in int32: exactly kq_mins per element.
 template <int F>
-__device__ __forceinline__ void kq_finish(float (&acc)[4], const int (&shi)[4], const int (&slo)[4],
-                                          const KSc<F> (&ks)[2], const int2 (&m0)[8], const int2 (&m1)[8]) {
-    const float dx0 = __int_as_float(m0[0].x), dx1 = __int_as_float(m1[0].x);
+__device__ __forceinline__ void kq_mins_mma(int (&m)[4], const KSc<F> (&ks)[2], int c, const int (&a)[4]) {
+    if constexpr (KQ<F>::MINS) {
+        const u32 a0 = c == 0 ? ks[0].k.mn0 : (c == 1 ? ks[0].k.mn1 : 0u);
+        const u32 a1 = c == 0 ? ks[1].k.mn0 : (c == 1 ? ks[1].k.mn1 : 0u);
+        // Bytes 0-1 and 2-3 of the four sums, interleaved, then one plane per byte.
+        const u32 p01 = __byte_perm((u32)a[0], (u32)a[1], 0x5140), p23 = __byte_perm((u32)a[2], (u32)a[3], 0x5140);
+        const u32 q01 = __byte_perm((u32)a[0], (u32)a[1], 0x7362), q23 = __byte_perm((u32)a[2], (u32)a[3], 0x7362);
+        const u32 lo = __byte_perm(p01, p23, 0x5410), mid = __byte_perm(p01, p23, 0x7632);
+        const u32 hi = __byte_perm(q01, q23, 0x5410);  // signed: Σa >> 16
+        int dl[4] = {0, 0, 0, 0}, dm[4] = {0, 0, 0, 0}, dh[4] = {0, 0, 0, 0};
+        imma16<false>(dl, a0, a1, lo);
+        imma16<false>(dm, a0, a1, mid);
+        imma16<true>(dh, a0, a1, hi);
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-        const KSc<F>& k = ks[e >> 1];
-        const int mins = (e & 1) ? kq_mins<F>(k, m1) : kq_mins<F>(k, m0);
-        acc[e] = fmaf((e & 1) ? dx1 : dx0, k.value(shi[e], slo[e], mins), acc[e]);
+        for (int e = 0; e < 4; ++e) m[e] = dh[e] * 65536 + dm[e] * 256 + dl[e];
+    } else {
+        m[0] = m[1] = m[2] = m[3] = 0;
     }
 }
 
-// A token's 8 blocks of meta from global memory (zeros for tokens past the step).
-__device__ __forceinline__ void kq_meta(const int2* __restrict__ p, bool ok, int2 (&m)[8]) {
+// The end of a step for one (row tile, token tile): the mins term, the tokens' scales
+// (dx0: token 2c, dx1: 2c + 1), the float step into acc.
+template <int F>
+__device__ __forceinline__ void kq_finish(float (&acc)[4], const int (&shi)[4], const int (&slo)[4],
+                                          const KSc<F> (&ks)[2], int c, const int (&a)[4], float dx0,
+                                          float dx1) {
+    int mins[4];
+    kq_mins_mma<F>(mins, ks, c, a);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int4 v = ok ? __ldg(reinterpret_cast<const int4*>(p) + i) : make_int4(0, 0, 0, 0);
-        m[2 * i] = make_int2(v.x, v.y);
-        m[2 * i + 1] = make_int2(v.z, v.w);
+    for (int e = 0; e < 4; ++e)
+        acc[e] = fmaf((e & 1) ? dx1 : dx0, ks[e >> 1].value(shi[e], slo[e], mins[e]), acc[e]);
+}
+
+// A lane's part of a step's meta for one token tile, from global memory: token g's
+// block sums of groups 4c .. 4c + 3 (lanes c < 2; zeros past the step) and the scales
+// of tokens 2c and 2c + 1 (0 past the step). `p`: the tile's first token's meta of the
+// step's first block; rows of `nb` blocks.
+__device__ __forceinline__ void kq_meta(const int2* __restrict__ p, size_t nb, int g, int c, int tn, int (&a)[4],
+                                        float& dx0, float& dx1) {
+    int4 v0 = make_int4(0, 0, 0, 0), v1 = v0;
+    if (c < 2 && g < tn) {
+        const int4* q = reinterpret_cast<const int4*>(p + (size_t)g * nb + 4 * c);
+        v0 = __ldg(q);
+        v1 = __ldg(q + 1);
     }
+    a[0] = v0.y, a[1] = v0.w, a[2] = v1.y, a[3] = v1.w;
+    dx0 = 2 * c < tn ? __int_as_float(__ldg(p + (size_t)(2 * c) * nb).x) : 0.0f;
+    dx1 = 2 * c + 1 < tn ? __int_as_float(__ldg(p + (size_t)(2 * c + 1) * nb).x) : 0.0f;
 }
 
 // One word set's groups of a step on R row tiles × NT token tiles: b(j, g) gives token
@@ -478,12 +498,11 @@ __device__ __forceinline__ void qmm_k_impl(const u8* __restrict__ W, int rows, i
         }
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
-            const int ta = j * 8 + 2 * c;
-            int2 m0[8], m1[8];
-            kq_meta(XM + (size_t)(t0 + ta) * nb + s * 8, ta < tn, m0);
-            kq_meta(XM + (size_t)(t0 + ta + 1) * nb + s * 8, ta + 1 < tn, m1);
+            int a[4];
+            float dx0, dx1;
+            kq_meta(XM + (size_t)(t0 + j * 8) * nb + s * 8, nb, g, c, tn - j * 8, a, dx0, dx1);
 #pragma unroll
-            for (int r = 0; r < R; ++r) kq_finish<F>(acc[r][j], shi[r][j], slo[r][j], ks[r], m0, m1);
+            for (int r = 0; r < R; ++r) kq_finish<F>(acc[r][j], shi[r][j], slo[r][j], ks[r], c, a, dx0, dx1);
         }
     }
     grid_trigger();  // the main loop is done: the next kernel may be placed
@@ -535,7 +554,8 @@ __device__ __forceinline__ void qmm_ks_impl(const u8* __restrict__ W, int rows, 
     constexpr int WT = TC_WARPS / WR, R = BM / WR / 16, NT = BN / WT / 8;
     static_assert(R >= 1 && NT >= 1 && WR * WT == TC_WARPS, "tile");
     constexpr int THREADS = TC_WARPS * 32;
-    // Per stage: BM staged rows, the tokens' 8 blocks ([group][token]), their meta.
+    // Per stage: BM staged rows, the tokens' 8 blocks ([group][token]), their meta
+    // ([token][group]).
     constexpr int XOFF = BM * RB, MOFF = XOFF + BN * 8 * 64, STAGE = MOFF + BN * 8 * 8;
     static_assert(XOFF % 16 == 0 && STAGE % 16 == 0, "stage alignment");
     extern __shared__ uint4 smem[];
@@ -568,23 +588,28 @@ __device__ __forceinline__ void qmm_ks_impl(const u8* __restrict__ W, int rows, 
                 const uint4* src = XQ + ((size_t)(t0 + (ok ? t : 0)) * nb + (size_t)s * 8) * 4 + w;
                 cp_async16(xs + ((w >> 2) * BN + t) * 4 + (w & 3), src, ok);
             }
+            // Meta: [token][block], 16 bytes (two blocks) per copy.
             int2* const ms = reinterpret_cast<int2*>(st + MOFF);
-            for (int u = tid; u < BN * 8; u += THREADS) {
-                const int t = u >> 3, gi = u & 7;
+            for (int u = tid; u < BN * 4; u += THREADS) {
+                const int t = u >> 2, w = u & 3;
                 const bool ok = t < tn;
-                cp_async8(ms + gi * BN + t, XM + (size_t)(t0 + (ok ? t : 0)) * nb + (size_t)s * 8 + gi, ok);
+                const int2* src = XM + (size_t)(t0 + (ok ? t : 0)) * nb + (size_t)s * 8 + 2 * w;
+                cp_async16(ms + t * 8 + 2 * w, src, ok);
             }
         }
         cp_commit();
     };
 
-    float acc[R][NT][4], tot[R][NT][4];
+    // The finished partitions' running total lives in shared memory past the stages
+    // (touched once per partition: registers for the sums), one column per thread.
+    float* const tot = reinterpret_cast<float*>(sm + (size_t)KS_STAGES * STAGE) + tid;
+    float acc[R][NT][4];
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
         for (int j = 0; j < NT; ++j)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) acc[r][j][e] = 0.0f, tot[r][j][e] = -0.0f;
+            for (int e = 0; e < 4; ++e) acc[r][j][e] = 0.0f, tot[((r * NT + j) * 4 + e) * THREADS] = -0.0f;
 
 #pragma unroll
     for (int k = 0; k < KS_STAGES - 1; ++k) stage_in(k);
@@ -631,16 +656,18 @@ __device__ __forceinline__ void qmm_ks_impl(const u8* __restrict__ W, int rows, 
         }
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
-            const int ta = tbase + j * 8 + 2 * c;
-            int2 m0[8], m1[8];
-#pragma unroll
-            for (int gi = 0; gi < 8; ++gi) {
-                const int4 mm = *reinterpret_cast<const int4*>(mb + gi * BN + ta);
-                m0[gi] = make_int2(mm.x, mm.y);
-                m1[gi] = make_int2(mm.z, mm.w);
+            // Meta rows of 8 blocks per token: token g's sums of groups 4c.. (c < 2),
+            // the scales of tokens 2c, 2c + 1 (zeros past the step: staged so).
+            const int t = tbase + j * 8;
+            int a[4] = {0, 0, 0, 0};
+            if (c < 2) {
+                const int4* q = reinterpret_cast<const int4*>(mb + (t + g) * 8 + 4 * c);
+                const int4 v0 = q[0], v1 = q[1];
+                a[0] = v0.y, a[1] = v0.w, a[2] = v1.y, a[3] = v1.w;
             }
+            const float dx0 = __int_as_float(mb[(t + 2 * c) * 8].x), dx1 = __int_as_float(mb[(t + 2 * c + 1) * 8].x);
 #pragma unroll
-            for (int r = 0; r < R; ++r) kq_finish<F>(acc[r][j], shi[r][j], slo[r][j], ks[r], m0, m1);
+            for (int r = 0; r < R; ++r) kq_finish<F>(acc[r][j], shi[r][j], slo[r][j], ks[r], c, a, dx0, dx1);
         }
         if (--left == 0) {  // the partition's last step: into the total, in index order
 #pragma unroll
@@ -648,7 +675,10 @@ __device__ __forceinline__ void qmm_ks_impl(const u8* __restrict__ W, int rows, 
 #pragma unroll
                 for (int j = 0; j < NT; ++j)
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) tot[r][j][e] += acc[r][j][e], acc[r][j][e] = 0.0f;
+                    for (int e = 0; e < 4; ++e) {
+                        tot[((r * NT + j) * 4 + e) * THREADS] += acc[r][j][e];
+                        acc[r][j][e] = 0.0f;
+                    }
             ++p;
             left = q8 + (p < rm);
         }
@@ -664,7 +694,8 @@ __device__ __forceinline__ void qmm_ks_impl(const u8* __restrict__ W, int rows, 
             for (int e = 0; e < 4; ++e) {
                 const int row = j0 + rbase + 16 * r + g + 8 * (e >> 1);
                 const int t = tbase + j * 8 + 2 * c + (e & 1);
-                if (row < rows && t < tn) Y[(size_t)(t0 + t) * rows + row] = tot[r][j][e] + pad;
+                if (row < rows && t < tn)
+                    Y[(size_t)(t0 + t) * rows + row] = tot[((r * NT + j) * 4 + e) * THREADS] + pad;
             }
 }
 
@@ -672,9 +703,8 @@ __device__ __forceinline__ void qmm_ks_impl(const u8* __restrict__ W, int rows, 
     extern "C" __global__ void __launch_bounds__(QV_THREADS)                                      \
         qmv_q_##NAME##_r##R##_t##T(const u8* W0, float* Y0, int rows0, const u8* W1, float* Y1,   \
                                    int rows1, const u8* W2, float* Y2, int rows2, int cols,       \
-                                   const uint4* XQ, const int2* XM, int ntok, int ahead) {        \
-        qmv_k_impl<F, R, T>({W0, Y0, rows0}, {W1, Y1, rows1}, {W2, Y2, rows2}, cols, XQ, XM, ntok,  \
-                            ahead);                                                               \
+                                   const uint4* XQ, const int2* XM, int ntok) {                   \
+        qmv_k_impl<F, R, T>({W0, Y0, rows0}, {W1, Y1, rows1}, {W2, Y2, rows2}, cols, XQ, XM, ntok); \
     }
 #define LLORCH_KQ1(NAME, F, TN, R)                                                                \
     extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \

@@ -140,7 +140,7 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
     extern "C" __global__ void __launch_bounds__(QV_THREADS)                                      \
         qmv_q_##NAME##_r##R##_t##T(const u8* W0, float* Y0, int rows0, const u8* W1, float* Y1,   \
                                    int rows1, const u8* W2, float* Y2, int rows2, int cols,       \
-                                   const uint4* XQ, const int2* XM, int ntok, int) {              \
+                                   const uint4* XQ, const int2* XM, int ntok) {                   \
         qmv_q_impl<F, R, T>({W0, Y0, rows0}, {W1, Y1, rows1}, {W2, Y2, rows2}, cols, XQ, XM, ntok); \
     }
 // Must match QV_SHAPES (kernels.rs).

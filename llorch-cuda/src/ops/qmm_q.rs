@@ -259,15 +259,19 @@ impl Gpu {
     /// when the tensor-core product takes the step ([`DecodeProducts`]).
     fn decode_rows(&self, fmt: QFormat, rows: usize, ntok: usize) -> Option<u8> {
         let d = self.decode_products();
-        if ntok > d.max_tokens {
+        // Q6_K's decode kernel loads its 2-byte aligned blocks 2 bytes at a time: the
+        // tensor cores measured faster (benches/reports/cuda.md, session 11).
+        if ntok > d.max_tokens || (fmt == QFormat::Q6K && d.rows_per_warp.is_none()) {
             return None;
         }
-        // Tall matrices give a warp two or four rows (their inputs loaded once for
-        // all; four at one token, and not for Q6_K, whose steps are twice as wide),
-        // short ones one row (more warps in flight). Measured: benches/reports/cuda.md.
+        // 32-value formats: tall matrices give a warp two or four rows (their inputs
+        // loaded once for all; four at one token), short ones one row (more warps in
+        // flight); the other k-quants four rows at one token whatever the height (every
+        // 8B shape measured fastest so). Measured: benches/reports/cuda.md.
         let sms = self.sms();
         let auto = match rows {
-            r if ntok == 1 && r >= 64 * sms && fmt != QFormat::Q6K => 4,
+            _ if ntok == 1 && fmt.is_kquant() => 4,
+            r if ntok == 1 && r >= 64 * sms => 4,
             r if r >= 16 * sms => 2,
             _ => 1,
         };
@@ -345,12 +349,7 @@ impl Gpu {
             tokens,
         }));
         push_parts(&mut b, parts, &rows);
-        let ahead = i32::from(self.decode_products().l2_ahead);
-        b.arg(&cols)
-            .arg(&q.data)
-            .arg(&q.meta)
-            .arg(&ntok)
-            .arg(&ahead);
+        b.arg(&cols).arg(&q.data).arg(&q.meta).arg(&ntok);
         // SAFETY: as for `qmm_q` (every matrix's sizes checked by the callers); absent
         // matrices have no rows; lanes of rows past a matrix's or tokens past `ntok`
         // load and write nothing.
@@ -408,9 +407,6 @@ pub struct DecodeProducts {
     pub max_tokens: usize,
     /// Rows per warp (1, 2 or 4; 4 at one token only), or `None` for the shape's choice.
     pub rows_per_warp: Option<u8>,
-    /// Whether the k-quants' decode kernels ask L2 for each warp's next step of weights
-    /// while they work on the current one (`kquant.cu`; a benchmarking knob).
-    pub l2_ahead: bool,
 }
 
 impl DecodeProducts {
@@ -418,7 +414,6 @@ impl DecodeProducts {
     pub const TENSOR_CORES: DecodeProducts = DecodeProducts {
         max_tokens: 0,
         rows_per_warp: None,
-        l2_ahead: true,
     };
 }
 
@@ -427,7 +422,6 @@ impl Default for DecodeProducts {
         Self {
             max_tokens: 2,
             rows_per_warp: None,
-            l2_ahead: true,
         }
     }
 }

@@ -49,27 +49,33 @@ fn row_bytes(fmt: QFormat) -> usize {
 /// Dynamic shared memory of the staged kernel of `fmt` with a `rows` × `tokens` tile:
 /// its stages of the rows' step copies, the tokens' 64-byte blocks and 8-byte meta
 /// (one 32-column block per step; eight for the k-quants, whose steps are whole
-/// 256-value blocks).
+/// 256-value blocks, and whose running totals, one f32 per output, follow).
 pub(crate) fn staged_smem(fmt: QFormat, rows: u8, tokens: u8) -> usize {
     let (bm, bn) = (usize::from(rows), usize::from(tokens));
-    let (stages, blocks) = if fmt.is_kquant() {
-        (KS_STAGES, 8)
+    if fmt.is_kquant() {
+        KS_STAGES * (bm * row_bytes(fmt) + bn * 8 * (64 + 8)) + bm * bn * 4
     } else {
-        (QS_STAGES, 1)
-    };
-    stages * (bm * row_bytes(fmt) + bn * blocks * (64 + 8))
+        QS_STAGES * (bm * row_bytes(fmt) + bn * (64 + 8))
+    }
 }
 
 /// Whether the staged kernel takes a product of `fmt` with `ntok` tokens on `rows` rows
 /// by default, and with which tile. Measured on the H200 (benches/reports/cuda.md,
-/// session 6): its 128 × 64 tile beats the register tiles once a step has more than 32
-/// tokens and the matrix gives three quarters of the multiprocessors a block (8B gate/up
-/// at 64 tokens 144 → 114 µs; prefill products 10-27% faster); on fewer blocks, fewer
-/// tokens or Q6_K's wide steps it is slower.
+/// sessions 6 and 11): its 128 × 64 tile beats the register tiles once a step has more
+/// than 32 tokens and the matrix gives three quarters of the multiprocessors a block (8B
+/// gate/up at 64 tokens: 32-value formats 144 → 114 µs, Q4_K 99.8 → 69.6 µs); on fewer
+/// blocks or fewer tokens it is slower, Q6_K unless the blocks fill several waves.
 fn qs_tile(fmt: QFormat, rows: usize, ntok: usize, sms: usize) -> Option<(u8, u8)> {
     let tile @ (m, n) = QS_TILES[QS_TILES.len() - 1];
     let blocks = rows.div_ceil(usize::from(m)) * ntok.div_ceil(usize::from(n));
-    (fmt != QFormat::Q6K && ntok >= STAGED_FROM && blocks * 4 >= sms * 3).then_some(tile)
+    // Q6_K's staged steps pay only over many waves (session 11: the 8B output, 128 256
+    // rows at 64 tokens, 1 184 → 1 076 µs; 4 096 rows 125 → 257 µs).
+    let enough = if fmt == QFormat::Q6K {
+        blocks >= 4 * sms
+    } else {
+        blocks * 4 >= sms * 3
+    };
+    (ntok >= STAGED_FROM && enough).then_some(tile)
 }
 
 impl Gpu {
@@ -79,7 +85,8 @@ impl Gpu {
         match self.wide_products() {
             WideProducts::Registers | WideProducts::Tile(..) => None,
             WideProducts::Staged(m, n) => Some((m, n)),
-            WideProducts::Auto => qs_tile(fmt, rows, ntok, self.sms()),
+            WideProducts::Auto => qs_tile(fmt, rows, ntok, self.sms())
+                .filter(|&(m, n)| self.smem_fits(staged_smem(fmt, m, n))),
         }
     }
 
@@ -101,6 +108,12 @@ impl Gpu {
             format!("no staged kernel for a {tile:?} tile")
         })?;
         let (m, n) = tile;
+        let smem = staged_smem(fmt, m, n);
+        shape("qmm_s", self.smem_fits(smem), || {
+            format!(
+                "a {tile:?} tile of {fmt:?} needs {smem} bytes of shared memory per block, more than the device gives"
+            )
+        })?;
         let blocks = rows.div_ceil(usize::from(m)) * ntok.div_ceil(usize::from(n));
         let mut c = cfg((blocks, 1), TC_WARPS * 32)?;
         c.shared_mem_bytes = staged_smem(fmt, m, n) as u32;
@@ -142,10 +155,13 @@ mod tests {
         assert_eq!(qs_tile(q4k, 4096, 512, 132), Some((128, 64)));
         // Narrow steps and Q6_K stay on the register tiles.
         assert_eq!(qs_tile(q4k, 14_336, 32, 132), None);
-        assert_eq!(qs_tile(QFormat::Q6K, 14_336, 512, 132), None);
+        assert_eq!(qs_tile(QFormat::Q6K, 14_336, 64, 132), None);
+        // Q6_K over many waves: the 8B output at 64 tokens.
+        assert_eq!(qs_tile(QFormat::Q6K, 128_256, 64, 132), Some((128, 64)));
         for fmt in QFormat::ALL.into_iter().filter(|f| f.is_integer()) {
             for (m, n) in QS_TILES {
-                assert!(staged_smem(fmt, m, n) <= 200 * 1024, "{fmt:?} {m}×{n}");
+                // Hopper's 227 KiB a block.
+                assert!(staged_smem(fmt, m, n) <= 227 * 1024, "{fmt:?} {m}×{n}");
                 assert!(staged_smem(fmt, m, n).is_multiple_of(16), "{fmt:?} {m}×{n}");
             }
         }

@@ -39,6 +39,9 @@ pub struct CudaOptions {
     /// (programmatic graph edges, sm_90 on; `llorch_cuda::Gpu::set_graph_overlap`).
     /// The same bits either way.
     pub graph_overlap: bool,
+    /// Steps of at most this many tokens overlap (with `graph_overlap`; default
+    /// [`OVERLAP_MAX_ROWS`]).
+    pub overlap_max_rows: usize,
 }
 
 /// Device memory reserved beyond our buffers (context, module, driver).
@@ -46,9 +49,9 @@ const RESERVE: u64 = 256 << 20;
 /// Steps of at most this many tokens are replayed from captured graphs.
 const GRAPH_MAX_ROWS: usize = 256;
 /// Steps of at most this many tokens let each kernel start while the previous one
-/// finishes (programmatic graph edges): on the H200, batch-1 decode gained 2-7% with
-/// them and 64-sequence steps lost 2-6% (benches/reports/cuda.md, session 9).
-const OVERLAP_MAX_ROWS: usize = 8;
+/// finishes (programmatic graph edges), by default: on the H200, batch-1 decode gained
+/// 2-7% with them and 64-sequence steps lost 2-6% (benches/reports/cuda.md, session 9).
+pub const OVERLAP_MAX_ROWS: usize = 8;
 /// Captured graphs kept (one per step shape); all are dropped when full.
 const GRAPH_CACHE: usize = 64;
 
@@ -70,6 +73,8 @@ pub struct CudaBackend {
     /// Per-row draw settings of the step.
     draw_params: Vec<DrawParams>,
     graphs: HashMap<(usize, usize, usize, bool), Graph>,
+    /// Steps of at most this many tokens are captured with overlapping kernels.
+    overlap_rows: usize,
     /// Generation of the buffers the graphs were captured with.
     graph_gen: u64,
     scratch_gen: u64,
@@ -175,6 +180,7 @@ impl CudaBackend {
             host: HostRows::default(),
             draw_params: Vec::new(),
             graphs: HashMap::new(),
+            overlap_rows: opts.overlap_max_rows,
             graph_gen: 0,
             scratch_gen: 0,
             fixed_bytes: weight_bytes + kv_bytes,
@@ -366,7 +372,7 @@ impl CudaBackend {
             if self.graphs.len() >= GRAPH_CACHE {
                 self.graphs.clear();
             }
-            let overlap = n <= OVERLAP_MAX_ROWS;
+            let overlap = n <= self.overlap_rows;
             let graph = self
                 .gpu
                 .capture_with(overlap, |g| pass.launch(g, n, wanted, k, draw))?;

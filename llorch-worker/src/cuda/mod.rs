@@ -8,7 +8,7 @@ mod backend;
 mod pass;
 mod weights;
 
-pub use backend::{CudaBackend, CudaOptions};
+pub use backend::{CudaBackend, CudaOptions, OVERLAP_MAX_ROWS};
 
 /// Which kernels multiply matrices on a GPU. Fixed for the life of a loaded model: the
 /// two give different bits (each is batch-invariant on its own).

@@ -119,6 +119,7 @@ impl LoadedModel {
             kernel_cache: Some(crate::demo::kernel_cache_dir()),
             tensor_cores: path == MatmulPath::TensorCores,
             graph_overlap: true,
+            overlap_max_rows: crate::cuda::OVERLAP_MAX_ROWS,
         })
     }
 
