@@ -11,6 +11,8 @@ pub fn source() -> String {
         include_str!("kernels/imma_staged.cu"),
         include_str!("kernels/qmv.cu"),
         include_str!("kernels/kquant.cu"),
+        include_str!("kernels/kquant_decode.cu"),
+        include_str!("kernels/kquant_tiles.cu"),
         include_str!("kernels/rows.cu"),
         include_str!("kernels/attention.cu"),
         include_str!("kernels/topk.cu"),
@@ -236,12 +238,12 @@ pub const QQ_TILES: [(u8, u8); 9] = [
     (64, 2),
 ];
 
-/// (tokens, tiles of 16 rows) per block of the k-quant products (`kquant.cu`, whose
+/// (tokens, tiles of 16 rows) per block of the k-quant products (`kquant_tiles.cu`, whose
 /// integer sums per step take more registers: the smaller of [`QQ_TILES`]).
 pub const QK_TILES: [(u8, u8); 6] = [(8, 1), (16, 1), (16, 2), (32, 1), (32, 2), (64, 1)];
 
 /// (rows, tokens) per block of the staged integer products (`imma_staged.cu`,
-/// `kquant.cu`).
+/// `kquant_tiles.cu`).
 pub const QS_TILES: [(u8, u8); 2] = [(64, 64), (128, 64)];
 
 /// Most blocks of 32 values a warp of the norm kernels holds (`rows.cu`): widths up to

@@ -106,7 +106,7 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
     let x = noise(91, 64 * cols);
     // On 132 SMs these rows × tokens pick every block shape of `QQ_TILES` (the
     // k-quants: `QK_TILES`): 2048 rows take 16/32/64 tokens × 1 row tile, 4096 rows × 2,
-    // 8192 rows × 4 (× 2 at 64); the decode kernels (`qmv.cu`, `kquant.cu`: steps of
+    // 8192 rows × 4 (× 2 at 64); the decode kernels (`qmv.cu`, `kquant_decode.cu`: steps of
     // 1-2 tokens) run with 1, 2 and 4 rows per warp.
     for (ty, fmt) in INTEGER_FORMATS {
         for rows in [2048, 4096, 8192] {

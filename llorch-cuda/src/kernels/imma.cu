@@ -322,6 +322,48 @@ __device__ __forceinline__ void qq_group(float (&acc)[4], u32 x0, u32 x1, u32 y0
     }
 }
 
+// A product block's tile: its first row j0 and token t0 (blocks walk the token tiles
+// first), and the tokens present there, tn.
+struct BlockTile {
+    int j0, t0, tn;
+};
+__device__ __forceinline__ BlockTile block_tile(int rows_per_block, int tokens_per_block, int ntok) {
+    const int tiles = (ntok + tokens_per_block - 1) / tokens_per_block;
+    const int t0 = (int)(blockIdx.x % tiles) * tokens_per_block;
+    return {(int)(blockIdx.x / tiles) * rows_per_block, t0, min(tokens_per_block, ntok - t0)};
+}
+
+// The end of a block of register tiles (R tiles of 16 rows from row j0, TN tokens from
+// t0, tn of them present): each warp's sums `acc` (one partition) added in warp order
+// through shared memory (`red`) and stored.
+template <int TN, int R>
+__device__ __forceinline__ void qq_store(const float (&acc)[R][TN / 8][4], float (&red)[TC_WARPS][16][TN],
+                                         float* __restrict__ Y, int rows, int j0, int t0, int tn) {
+    const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, c = threadIdx.x & 3;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        if (r > 0) __syncthreads();
+#pragma unroll
+        for (int j = 0; j < TN / 8; ++j) {
+            red[warp][g][j * 8 + 2 * c] = acc[r][j][0];
+            red[warp][g][j * 8 + 2 * c + 1] = acc[r][j][1];
+            red[warp][g + 8][j * 8 + 2 * c] = acc[r][j][2];
+            red[warp][g + 8][j * 8 + 2 * c + 1] = acc[r][j][3];
+        }
+        __syncthreads();
+        const int jr = j0 + 16 * r;
+        for (int i = threadIdx.x; i < 16 * TN; i += blockDim.x) {
+            const int rr = i / TN, t = i % TN;
+            if (jr + rr < rows && t < tn) {
+                float v = red[0][rr][t];
+#pragma unroll
+                for (int k = 1; k < TC_WARPS; ++k) v += red[k][rr][t];
+                Y[(size_t)(t0 + t) * rows + jr + rr] = v;
+            }
+        }
+    }
+}
+
 // A block of TC_WARPS warps owns R tiles of 16 rows and TN tokens; step s (SPAN
 // columns) goes to warp s % TC_WARPS, which reads the tokens' inputs once for all R
 // row tiles. Each warp adds its steps' contributions in order and the block adds its
@@ -337,10 +379,8 @@ __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, i
     __shared__ float red[TC_WARPS][16][TN];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, c = lane & 3;
-    const int tiles = (ntok + TN - 1) / TN;
-    const int j0 = (int)(blockIdx.x / tiles) * 16 * R;
-    const int t0 = (int)(blockIdx.x % tiles) * TN;
-    const int tn = min(TN, ntok - t0);
+    const BlockTile bt = block_tile(16 * R, TN, ntok);
+    const int j0 = bt.j0, t0 = bt.t0, tn = bt.tn;
     const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
     const int steps = cols / I::SPAN, nb = cols >> 5;
     float acc[R][NT][4];
@@ -394,45 +434,28 @@ __device__ __forceinline__ void qmm_q_impl(const u8* __restrict__ W, int rows, i
         }
     }
     grid_trigger();  // the main loop is done: the next kernel may be placed
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-        if (r > 0) __syncthreads();
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-            red[warp][g][j * 8 + 2 * c] = acc[r][j][0];
-            red[warp][g][j * 8 + 2 * c + 1] = acc[r][j][1];
-            red[warp][g + 8][j * 8 + 2 * c] = acc[r][j][2];
-            red[warp][g + 8][j * 8 + 2 * c + 1] = acc[r][j][3];
-        }
-        __syncthreads();
-        const int jr = j0 + 16 * r;
-        for (int i = threadIdx.x; i < 16 * TN; i += blockDim.x) {
-            const int rr = i / TN, t = i % TN;
-            if (jr + rr < rows && t < tn) {
-                float v = red[0][rr][t];
-#pragma unroll
-                for (int k = 1; k < TC_WARPS; ++k) v += red[k][rr][t];
-                Y[(size_t)(t0 + t) * rows + jr + rr] = v;
-            }
-        }
-    }
+    qq_store<TN, R>(acc, red, Y, rows, j0, t0, tn);
 }
 
-#define LLORCH_QQ1(NAME, F, TN, R)                                                                \
+// A register-tile kernel of format F on IMPL (qmm_q_impl; kquant_tiles.cu's qmm_k_impl).
+#define LLORCH_QQ1(NAME, F, TN, R, IMPL)                                                          \
     extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \
         qmm_q_##NAME##_n##TN##_r##R(const u8* W, int rows, int cols, const uint4* XQ,             \
-                                    const int2* XM, int ntok, float* Y) { grid_wait();                         \
-        qmm_q_impl<F, TN, R>(W, rows, cols, XQ, XM, ntok, Y);                                     \
+                                    const int2* XM, int ntok, float* Y) {                         \
+        grid_wait();                                                                              \
+        IMPL<F, TN, R>(W, rows, cols, XQ, XM, ntok, Y);                                           \
     }
 // Must match QQ_TILES (kernels.rs).
 #define LLORCH_QQ(NAME, F)                                                                        \
-    LLORCH_QQ1(NAME, F, 8, 1) LLORCH_QQ1(NAME, F, 16, 1) LLORCH_QQ1(NAME, F, 16, 2)               \
-    LLORCH_QQ1(NAME, F, 16, 4) LLORCH_QQ1(NAME, F, 32, 1) LLORCH_QQ1(NAME, F, 32, 2)              \
-    LLORCH_QQ1(NAME, F, 32, 4) LLORCH_QQ1(NAME, F, 64, 1) LLORCH_QQ1(NAME, F, 64, 2)
+    LLORCH_QQ1(NAME, F, 8, 1, qmm_q_impl) LLORCH_QQ1(NAME, F, 16, 1, qmm_q_impl)                  \
+    LLORCH_QQ1(NAME, F, 16, 2, qmm_q_impl) LLORCH_QQ1(NAME, F, 16, 4, qmm_q_impl)                 \
+    LLORCH_QQ1(NAME, F, 32, 1, qmm_q_impl) LLORCH_QQ1(NAME, F, 32, 2, qmm_q_impl)                 \
+    LLORCH_QQ1(NAME, F, 32, 4, qmm_q_impl) LLORCH_QQ1(NAME, F, 64, 1, qmm_q_impl)                 \
+    LLORCH_QQ1(NAME, F, 64, 2, qmm_q_impl)
 
 LLORCH_QQ(q8_0, F_Q8_0)
 LLORCH_QQ(q4_0, F_Q4_0)
 LLORCH_QQ(q4_1, F_Q4_1)
 LLORCH_QQ(q5_0, F_Q5_0)
 LLORCH_QQ(q5_1, F_Q5_1)
-// Q4_K, Q5_K, Q6_K: kquant.cu.
+// Q4_K, Q5_K, Q6_K: kquant_tiles.cu.

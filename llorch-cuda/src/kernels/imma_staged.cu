@@ -66,6 +66,51 @@ __device__ __forceinline__ int staged_step(int k, int q8, int rm) {
     return rm + k2 / q8 + 8 * (k2 % q8);
 }
 
+// The staged kernels' walk over a row's steps, partition after partition: step k is
+// queued QS-style `STAGES - 1` steps ahead by `stage_in(k)` (its copies and one
+// cp.async group, an empty group past the last step), `step(k, s)` works on it (step
+// s) once it has landed, and `ended()` follows each partition's last step.
+template <int STAGES, class In, class Step, class End>
+__device__ __forceinline__ void staged_walk(int steps, In stage_in, Step step, End ended) {
+    const int q8 = steps / 8, rm = steps % 8;
+#pragma unroll
+    for (int k = 0; k < STAGES - 1; ++k) stage_in(k);
+    int p = 0, left = q8 + (0 < rm);
+    for (int k = 0; k < steps; ++k) {
+        cp_wait<STAGES - 2>();
+        __syncthreads();
+        // The stage read by step k - 1, which every thread has finished.
+        stage_in(k + STAGES - 1);
+        step(k, staged_step(k, q8, rm));
+        if (--left == 0) {
+            ended();
+            ++p;
+            left = q8 + (p < rm);
+        }
+    }
+}
+
+// Stores a warp's staged tile (R row tiles from row j0 + rbase, NT token tiles from
+// token t0 + tbase, tn tokens present): element e of tile (r, j) is `tot(r, j, e)`, the
+// finished partitions' total from -0; the register tiles add their empty partitions'
+// zeros too, so with fewer steps than partitions -0 becomes +0.
+template <int R, int NT, class Tot>
+__device__ __forceinline__ void staged_store(Tot tot, int steps, float* __restrict__ Y, int rows, int j0,
+                                             int rbase, int t0, int tbase, int tn) {
+    const int g = (threadIdx.x & 31) >> 2, c = threadIdx.x & 3;
+    const float pad = steps < TC_WARPS ? 0.0f : -0.0f;
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int row = j0 + rbase + 16 * r + g + 8 * (e >> 1);
+                const int t = tbase + j * 8 + 2 * c + (e & 1);
+                if (row < rows && t < tn) Y[(size_t)(t0 + t) * rows + row] = tot(r, j, e) + pad;
+            }
+}
+
 // The first unit of range i in a row's staged copy.
 template <int F>
 __device__ __forceinline__ int staged_unit(int i) {
@@ -94,9 +139,8 @@ __device__ __forceinline__ void qmm_s_impl(const u8* __restrict__ W, int rows, i
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, c = lane & 3;
     const int rbase = (warp % WR) * R * 16, tbase = (warp / WR) * NT * 8;
-    const int tiles = (ntok + BN - 1) / BN;
-    const int j0 = (int)(blockIdx.x / tiles) * BM, t0 = (int)(blockIdx.x % tiles) * BN;
-    const int tn = min(BN, ntok - t0);
+    const BlockTile bt = block_tile(BM, BN, ntok);
+    const int j0 = bt.j0, t0 = bt.t0, tn = bt.tn;
     const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
     const int steps = cols / I::SPAN, nb = cols >> 5, q8 = steps / 8, rm = steps % 8;
 
@@ -148,15 +192,7 @@ __device__ __forceinline__ void qmm_s_impl(const u8* __restrict__ W, int rows, i
 #pragma unroll
             for (int e = 0; e < 4; ++e) acc[r][j][e] = 0.0f, tot[r][j][e] = -0.0f;
 
-#pragma unroll
-    for (int k = 0; k < QS_STAGES - 1; ++k) stage_in(k);
-    int p = 0, left = q8 + (0 < rm);
-    for (int k = 0; k < steps; ++k) {
-        cp_wait<QS_STAGES - 2>();
-        __syncthreads();
-        // The stage read by step k - 1, which every thread has finished.
-        stage_in(k + QS_STAGES - 1);
-        const int s = staged_step(k, q8, rm);
+    auto step = [&](int k, int s) {
         const u8* const st = sm + (size_t)(k % QS_STAGES) * STAGE;
         const uint4* const xb = reinterpret_cast<const uint4*>(st + BM * RB);
         const int2* const mb = reinterpret_cast<const int2*>(xb + UNITS);
@@ -194,44 +230,36 @@ __device__ __forceinline__ void qmm_s_impl(const u8* __restrict__ W, int rows, i
                     qq_group<F>(acc[r][j], x[r][0], x[r][1], y[r][0], y[r][1], sc[r], b, m0, m1);
             }
         }
-        if (--left == 0) {  // the partition's last step: into the total, in index order
+    };
+    // The partition's last step: into the total, in index order.
+    auto ended = [&]() {
 #pragma unroll
-            for (int r = 0; r < R; ++r)
+        for (int r = 0; r < R; ++r)
 #pragma unroll
-                for (int j = 0; j < NT; ++j)
+            for (int j = 0; j < NT; ++j)
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) tot[r][j][e] += acc[r][j][e], acc[r][j][e] = 0.0f;
-            ++p;
-            left = q8 + (p < rm);
-        }
-    }
+                for (int e = 0; e < 4; ++e) tot[r][j][e] += acc[r][j][e], acc[r][j][e] = 0.0f;
+    };
+    staged_walk<QS_STAGES>(steps, stage_in, step, ended);
     grid_trigger();  // the main loop is done: the next kernel may be placed
-    // qmm_q adds its empty partitions' zeros too (-0 becomes +0).
-    const float pad = steps < TC_WARPS ? 0.0f : -0.0f;
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int j = 0; j < NT; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int row = j0 + rbase + 16 * r + g + 8 * (e >> 1);
-                const int t = tbase + j * 8 + 2 * c + (e & 1);
-                if (row < rows && t < tn) Y[(size_t)(t0 + t) * rows + row] = tot[r][j][e] + pad;
-            }
+    staged_store<R, NT>([&](int r, int j, int e) { return tot[r][j][e]; }, steps, Y, rows, j0, rbase, t0, tbase,
+                        tn);
 }
 
-#define LLORCH_QS1(NAME, F, BM, BN, WR)                                                           \
+// A staged kernel of format F on IMPL (qmm_s_impl; kquant_tiles.cu's qmm_ks_impl).
+#define LLORCH_QS1(NAME, F, BM, BN, WR, IMPL)                                                     \
     extern "C" __global__ void __launch_bounds__(TC_WARPS * 32)                                   \
         qmm_s_##NAME##_m##BM##_n##BN(const u8* W, int rows, int cols, const uint4* XQ,            \
-                                     const int2* XM, int ntok, float* Y) { grid_wait();                        \
-        qmm_s_impl<F, BM, BN, WR>(W, rows, cols, XQ, XM, ntok, Y);                                \
+                                     const int2* XM, int ntok, float* Y) {                        \
+        grid_wait();                                                                              \
+        IMPL<F, BM, BN, WR>(W, rows, cols, XQ, XM, ntok, Y);                                      \
     }
 // (rows, tokens, warps along the rows): must match QS_TILES (kernels.rs).
-#define LLORCH_QS(NAME, F) LLORCH_QS1(NAME, F, 64, 64, 2) LLORCH_QS1(NAME, F, 128, 64, 4)
+#define LLORCH_QS(NAME, F, IMPL) LLORCH_QS1(NAME, F, 64, 64, 2, IMPL) LLORCH_QS1(NAME, F, 128, 64, 4, IMPL)
 
-LLORCH_QS(q8_0, F_Q8_0)
-LLORCH_QS(q4_0, F_Q4_0)
-LLORCH_QS(q4_1, F_Q4_1)
-LLORCH_QS(q5_0, F_Q5_0)
-LLORCH_QS(q5_1, F_Q5_1)
-// Q4_K, Q5_K, Q6_K: kquant.cu.
+LLORCH_QS(q8_0, F_Q8_0, qmm_s_impl)
+LLORCH_QS(q4_0, F_Q4_0, qmm_s_impl)
+LLORCH_QS(q4_1, F_Q4_1, qmm_s_impl)
+LLORCH_QS(q5_0, F_Q5_0, qmm_s_impl)
+LLORCH_QS(q5_1, F_Q5_1, qmm_s_impl)
+// Q4_K, Q5_K, Q6_K: kquant_tiles.cu.

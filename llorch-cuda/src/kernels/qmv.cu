@@ -1,6 +1,6 @@
 // Decode products: integer-coded weights × quantized inputs for steps of a few tokens,
 // the same bits as qmm_q (imma.cu) without tensor cores. (The k-quants' own, with
-// 256-value steps: kquant.cu.)
+// 256-value steps: kquant_decode.cu.)
 //
 // qmm_q's order, which this file keeps: a row's steps (SPAN columns each) are split in
 // TC_WARPS partitions, step s going to partition s % TC_WARPS; each partition adds its
@@ -42,6 +42,32 @@ struct QvSeg {
     int rows;
 };
 
+// The segment of this thread's warp (R rows each), `wid` becoming its index there.
+template <int R>
+__device__ __forceinline__ QvSeg qv_segment(QvSeg s0, QvSeg s1, QvSeg s2, int& wid) {
+    wid = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+    const int w0 = (s0.rows + R - 1) / R, w1 = (s1.rows + R - 1) / R;
+    const QvSeg seg = wid < w0 ? s0 : (wid < w0 + w1 ? s1 : s2);
+    wid -= wid < w0 ? 0 : (wid < w0 + w1 ? w0 : w0 + w1);
+    return seg;
+}
+
+// A warp's rows from its quads' partition sums: partitions in index order (qmm_q's warps
+// 0, 1, …: lanes 0, 4, …), stored by lane 0.
+template <int R, int T>
+__device__ __forceinline__ void qv_store(const float (&acc)[R][T], float* __restrict__ Y, int rows, int row0,
+                                         int ntok) {
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+            float sum = __shfl_sync(FULL_MASK, acc[r][t], 0);
+#pragma unroll
+            for (int k = 1; k < TC_WARPS; ++k) sum += __shfl_sync(FULL_MASK, acc[r][t], 4 * k);
+            if ((threadIdx.x & 31) == 0 && row0 + r < rows && t < ntok) Y[(size_t)t * rows + row0 + r] = sum;
+        }
+}
+
 template <int F, int R, int T>
 __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int cols,
                                            const uint4* __restrict__ XQ, const int2* __restrict__ XM,
@@ -51,12 +77,9 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
     // Rounds of loads in flight (fewer with more rows: registers).
     constexpr int U = R >= 4 ? 2 : 4;
     const int lane = threadIdx.x & 31, q = lane >> 2, c = lane & 3;
-    int wid = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
-    const int w0 = (s0_.rows + R - 1) / R, w1 = (s1_.rows + R - 1) / R;
-    const QvSeg seg = wid < w0 ? s0_ : (wid < w0 + w1 ? s1_ : s2_);
-    wid -= wid < w0 ? 0 : (wid < w0 + w1 ? w0 : w0 + w1);
+    int wid;
+    const QvSeg seg = qv_segment<R>(s0_, s1_, s2_, wid);
     const u8* __restrict__ W = seg.W;
-    float* __restrict__ Y = seg.Y;
     const int rows = seg.rows;
     const int row0 = wid * R;
     const size_t rb = (size_t)(cols / Q<F>::ELEMS) * Q<F>::BYTES;
@@ -123,34 +146,26 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
         }
     }
     grid_trigger();  // the main loop is done: the next kernel may be placed
-    // Partitions in index order (qmm_q's warps 0, 1, …).
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-            float sum = __shfl_sync(FULL_MASK, acc[r][t], 0);
-#pragma unroll
-            for (int k = 1; k < TC_WARPS; ++k) sum += __shfl_sync(FULL_MASK, acc[r][t], 4 * k);
-            if (lane == 0 && row0 + r < rows && t < ntok) Y[(size_t)t * rows + row0 + r] = sum;
-        }
+    qv_store<R, T>(acc, seg.Y, rows, row0, ntok);
 }
 
 #define QV_THREADS 128
-#define LLORCH_QV1(NAME, F, R, T)                                                                 \
+// The decode kernels of format F on IMPL (qmv_q_impl; kquant_decode.cu's qmv_k_impl).
+#define LLORCH_QV1(NAME, F, R, T, IMPL)                                                           \
     extern "C" __global__ void __launch_bounds__(QV_THREADS)                                      \
         qmv_q_##NAME##_r##R##_t##T(const u8* W0, float* Y0, int rows0, const u8* W1, float* Y1,   \
                                    int rows1, const u8* W2, float* Y2, int rows2, int cols,       \
                                    const uint4* XQ, const int2* XM, int ntok) {                   \
-        qmv_q_impl<F, R, T>({W0, Y0, rows0}, {W1, Y1, rows1}, {W2, Y2, rows2}, cols, XQ, XM, ntok); \
+        IMPL<F, R, T>({W0, Y0, rows0}, {W1, Y1, rows1}, {W2, Y2, rows2}, cols, XQ, XM, ntok);     \
     }
 // Must match QV_SHAPES (kernels.rs).
-#define LLORCH_QV(NAME, F)                                                                        \
-    LLORCH_QV1(NAME, F, 1, 1) LLORCH_QV1(NAME, F, 2, 1) LLORCH_QV1(NAME, F, 4, 1)                 \
-    LLORCH_QV1(NAME, F, 1, 2) LLORCH_QV1(NAME, F, 2, 2)
+#define LLORCH_QV(NAME, F, IMPL)                                                                  \
+    LLORCH_QV1(NAME, F, 1, 1, IMPL) LLORCH_QV1(NAME, F, 2, 1, IMPL) LLORCH_QV1(NAME, F, 4, 1, IMPL) \
+    LLORCH_QV1(NAME, F, 1, 2, IMPL) LLORCH_QV1(NAME, F, 2, 2, IMPL)
 
-LLORCH_QV(q8_0, F_Q8_0)
-LLORCH_QV(q4_0, F_Q4_0)
-LLORCH_QV(q4_1, F_Q4_1)
-LLORCH_QV(q5_0, F_Q5_0)
-LLORCH_QV(q5_1, F_Q5_1)
-// Q4_K, Q5_K, Q6_K: kquant.cu.
+LLORCH_QV(q8_0, F_Q8_0, qmv_q_impl)
+LLORCH_QV(q4_0, F_Q4_0, qmv_q_impl)
+LLORCH_QV(q4_1, F_Q4_1, qmv_q_impl)
+LLORCH_QV(q5_0, F_Q5_0, qmv_q_impl)
+LLORCH_QV(q5_1, F_Q5_1, qmv_q_impl)
+// Q4_K, Q5_K, Q6_K: kquant_decode.cu.

@@ -107,11 +107,6 @@ impl QActs {
         (self.ntok, self.cols)
     }
 
-    /// The group of the inputs held.
-    pub fn held_group(&self) -> QGroup {
-        self.held
-    }
-
     /// Checks room for `ntok` rows of `cols` (whole groups) and records that shape, for
     /// a kernel about to write it in [`QActs::group`].
     pub(super) fn prepare(&mut self, kernel: &'static str, ntok: usize, cols: usize) -> Result<()> {

@@ -17,7 +17,7 @@ pub enum WideProducts {
     /// Chosen by the step's shape.
     #[default]
     Auto,
-    /// `qmm_q`'s register tiles (`imma.cu`, `kquant.cu`), the tile chosen by the step.
+    /// `qmm_q`'s register tiles (`imma.cu`, `kquant_tiles.cu`), the tile chosen by the step.
     Registers,
     /// The register tiles with this (tokens, row tiles) block tile (one of the format's
     /// [`QFormat::qq_tiles`]).
@@ -26,14 +26,14 @@ pub enum WideProducts {
     Staged(u8, u8),
 }
 
-/// Steps in flight (`QS_STAGES` of `imma_staged.cu`, `KS_STAGES` of `kquant.cu`).
+/// Steps in flight (`QS_STAGES` of `imma_staged.cu`, `KS_STAGES` of `kquant_tiles.cu`).
 const QS_STAGES: usize = 4;
 const KS_STAGES: usize = 3;
 /// Steps of at least this many tokens may take the staged kernel by default.
 const STAGED_FROM: usize = 33;
 
 /// Bytes of a row's staged copy of one step (`staged_row_bytes` of `imma_staged.cu`,
-/// `ks_row_bytes` of `kquant.cu`: a whole block of the k-quants, asserted there).
+/// `ks_row_bytes` of `kquant_tiles.cu`: a whole block of the k-quants, asserted there).
 fn row_bytes(fmt: QFormat) -> usize {
     match fmt {
         QFormat::Q8_0 => 36,
