@@ -107,6 +107,16 @@ impl Gpu {
                     )?;
                 }
             }
+            if let Kernel::QmvS { fmt, rows, .. } = k {
+                // Likewise the staged k-quant decode (`kd_staged`).
+                let bytes = crate::ops::kd_smem(fmt, rows);
+                if bytes <= smem_optin {
+                    f.set_attribute(
+                        cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                        i32::try_from(bytes).unwrap_or(i32::MAX),
+                    )?;
+                }
+            }
             funcs.insert(k, f);
         }
         Ok(Self {
@@ -143,6 +153,7 @@ impl Gpu {
         self.decode = crate::ops::DecodeProducts {
             max_tokens: d.max_tokens.min(2),
             rows_per_warp: d.rows_per_warp.filter(|r| [1, 2, 4].contains(r)),
+            staged: d.staged,
         };
         self.decode
     }

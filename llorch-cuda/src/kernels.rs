@@ -194,6 +194,16 @@ pub enum Kernel {
         /// Most tokens per launch.
         tokens: u8,
     },
+    /// The same for the k-quants with their blocks copied through shared memory
+    /// first (the same bits).
+    QmvS {
+        /// Weight format ([`QFormat::is_kquant`]).
+        fmt: QFormat,
+        /// Rows per warp (1, 2 or 4).
+        rows: u8,
+        /// Most tokens per launch.
+        tokens: u8,
+    },
     /// Inputs to 16-bit integers per 32 values (for [`Kernel::QmmQ`]).
     QuantizeActs,
     /// Embedding rows from blocks of a format.
@@ -284,6 +294,9 @@ impl Kernel {
             }
             for (rows, tokens) in QV_SHAPES {
                 v.push(Kernel::QmvQ { fmt, rows, tokens });
+                if fmt.is_kquant() {
+                    v.push(Kernel::QmvS { fmt, rows, tokens });
+                }
             }
         }
         v.extend(QFormat::ALL.iter().map(|&f| Kernel::Embed(f)));
@@ -323,6 +336,9 @@ impl Kernel {
             }
             Kernel::QmvQ { fmt, rows, tokens } => {
                 format!("qmv_q_{}_r{rows}_t{tokens}", fmt.suffix())
+            }
+            Kernel::QmvS { fmt, rows, tokens } => {
+                format!("qmv_q_ks_{}_r{rows}_t{tokens}", fmt.suffix())
             }
             Kernel::QuantizeActs => "quantize_acts".into(),
             Kernel::Embed(f) => format!("embed_{}", f.suffix()),

@@ -168,16 +168,19 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
             gpu.set_wide_products(WideProducts::Auto);
             // Steps of 1-2 tokens on the decode kernels (1, 2 or 4 rows per warp; 4 at
             // one token), 3-4 back on the tensor cores: the tensor cores' bits.
-            for per_warp in [1, 2, 4] {
+            // The k-quants both with their blocks staged in shared memory and read
+            // straight from global memory.
+            for (per_warp, staged) in [1, 2, 4].into_iter().flat_map(|p| [(p, true), (p, false)]) {
                 gpu.set_decode_products(DecodeProducts {
                     max_tokens: 2,
                     rows_per_warp: Some(per_warp),
+                    staged,
                 });
                 for ntok in 1..=4 {
                     let y = product(&gpu, true, fmt, &w, rows, cols, &x[..ntok * cols], ntok);
                     assert!(
                         bits(&y) == bits(&tiled[..ntok * rows]),
-                        "{ty:?} {rows} rows, {ntok} tokens, {per_warp} rows per warp: bits differ"
+                        "{ty:?} {rows} rows, {ntok} tokens, {per_warp} rows per warp, staged {staged}: bits differ"
                     );
                 }
             }
@@ -190,12 +193,17 @@ fn integer_products_give_the_same_bits_in_every_block_shape() {
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn grouped_products_give_each_matrix_its_own_bits() {
     let mut gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
-    let cols = 640;
-    let x = noise(17, 4 * cols);
-    for (ty, fmt) in [
-        (GgmlType::Q5_0, QFormat::Q5_0),
-        (GgmlType::Q8_0, QFormat::Q8_0),
+    // The k-quants: Q4_K over 3 blocks a row (a partial round of the staged decode);
+    // Q6_K over 8 (staged: every matrix whole 16-byte units) and over 3 (257 rows of 630
+    // bytes are not: the decode reads each block from global memory).
+    for (ty, fmt, cols) in [
+        (GgmlType::Q5_0, QFormat::Q5_0, 640),
+        (GgmlType::Q8_0, QFormat::Q8_0, 640),
+        (GgmlType::Q4_K, QFormat::Q4K, 768),
+        (GgmlType::Q6_K, QFormat::Q6K, 2048),
+        (GgmlType::Q6_K, QFormat::Q6K, 768),
     ] {
+        let x = noise(17, 4 * cols);
         // q/k/v-like heights, one of them odd (a warp's second row absent).
         let heights = [1024, 256, 257];
         let mats: Vec<_> = heights
@@ -209,6 +217,7 @@ fn grouped_products_give_each_matrix_its_own_bits() {
         for ntok in 1..=4 {
             let x_d = gpu.upload(&x[..ntok * cols]).unwrap();
             let mut q = QActs::new(&gpu, ntok * cols).unwrap();
+            q.set_group(QGroup::for_formats([fmt]));
             gpu.quantize_acts(&x_d.as_view(), ntok, cols, &mut q)
                 .unwrap();
             // One by one on the tensor cores.
@@ -237,6 +246,7 @@ fn grouped_products_give_each_matrix_its_own_bits() {
                 gpu.set_decode_products(DecodeProducts {
                     max_tokens: 2,
                     rows_per_warp: Some(per_warp),
+                    staged: true,
                 });
                 let got = grouped_outputs(&gpu, &mats, &heights, ntok, |parts| {
                     gpu.qmm_q_group(fmt, cols, &q, ntok, parts).unwrap()
@@ -426,6 +436,108 @@ fn fused_quantization_gives_quantize_acts_bits() {
                 )
                 .unwrap();
                 check(if gelu { "gelu" } else { "silu" }, &gate, &fq);
+            }
+        }
+    }
+}
+
+/// Half-precision bits of a value in ±[2^-5, 2): a random cache entry.
+fn half_bits(v: f32) -> u16 {
+    let u = (v * 0.5 + 0.5).clamp(0.0, 0.999_999);
+    let m = (u * 65_536.0) as u32;
+    let sign = (m & 1) << 15;
+    let exp = 10 + (m >> 1) % 6;
+    (sign | (exp << 10) | ((m >> 4) & 0x3ff)) as u16
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
+fn attention_quantizes_its_output_as_quantize_acts_does() {
+    // SYS-0003: the attention kernel's own quantization of its output (per 32; per 256
+    // over one head, or over the heads of a group, by the last to finish) gives the
+    // inputs `quantize_acts` makes of the output; and again on a second launch (the
+    // group counters are back at zero).
+    let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
+    let (page_size, rows) = (16, [5u32, 40, 130]);
+    for head in [64usize, 128, 256] {
+        let (n_heads, n_kv) = (8, 2);
+        let dims = llorch_cuda::AttnDims {
+            n_heads,
+            n_kv_heads: n_kv,
+            head_dim: head,
+            v_head_dim: head,
+            window: None,
+        };
+        let kv_width = n_kv * 2 * head;
+        let pages_per_row = 9;
+        let num_pages = rows.len() * pages_per_row;
+        let cache: Vec<u16> = noise(head as u64, num_pages * page_size * kv_width)
+            .into_iter()
+            .map(half_bits)
+            .collect();
+        let cache = gpu.upload(&cache).unwrap();
+        // Row i's pages in reverse order, so positions are scattered.
+        let table: Vec<u32> = (0..num_pages as u32).rev().collect();
+        let plan_rows: Vec<(u32, u32)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (p, (i * pages_per_row) as u32))
+            .collect();
+        let mut plan = llorch_cuda::AttnPlan::default();
+        plan.set(&gpu, &plan_rows, &table, page_size, num_pages)
+            .unwrap();
+        let n = rows.len();
+        let width = n_heads * head;
+        let q = gpu
+            .upload(&noise(head as u64 + 1, n * n_heads * head))
+            .unwrap();
+        let w = gpu
+            .upload(&quantized_matrix(GgmlType::Q4_K, 5, 32, width))
+            .unwrap();
+        for (group, ty, fmt) in [
+            (QGroup::Per32, GgmlType::Q8_0, QFormat::Q8_0),
+            (QGroup::Per256, GgmlType::Q4_K, QFormat::Q4K),
+        ] {
+            let w = if ty == GgmlType::Q4_K {
+                w.clone()
+            } else {
+                gpu.upload(&quantized_matrix(ty, 6, 32, width)).unwrap()
+            };
+            let product = |xq: &QActs| {
+                let mut y = gpu.alloc::<f32>(n * 32).unwrap();
+                gpu.qmm_q(fmt, &w.as_view(), 32, width, xq, n, &mut y.as_view_mut())
+                    .unwrap();
+                let mut h = vec![0.0f32; n * 32];
+                gpu.read(&y.as_view(), &mut h).unwrap();
+                h
+            };
+            let mut out = gpu.alloc::<f32>(n * width).unwrap();
+            let mut fq = QActs::new(&gpu, n * width).unwrap();
+            fq.set_group(group);
+            let mut runs = Vec::new();
+            for _ in 0..2 {
+                gpu.attention(
+                    &q.as_view(),
+                    &cache.as_view(),
+                    &mut out.as_view_mut(),
+                    &plan,
+                    &dims,
+                    Some(&mut fq),
+                )
+                .unwrap();
+                runs.push(product(&fq));
+            }
+            let mut sq = QActs::new(&gpu, n * width).unwrap();
+            sq.set_group(group);
+            gpu.quantize_acts(&out.as_view(), n, width, &mut sq)
+                .unwrap();
+            let want = product(&sq);
+            assert!(want.iter().all(|v| v.is_finite() && *v != 0.0));
+            for (i, got) in runs.iter().enumerate() {
+                assert!(
+                    bits(got) == bits(&want),
+                    "heads of {head}, {group:?}, launch {i}: bits differ"
+                );
             }
         }
     }

@@ -67,16 +67,25 @@ fn paths(fmt: QFormat, ntok: usize) -> Vec<Path> {
     let tc = DecodeProducts::TENSOR_CORES;
     let mut v = vec![("tensor cores".to_owned(), tc, WideProducts::Registers)];
     if fmt.is_integer() && ntok <= 2 {
-        for per_warp in [1, 2, 4] {
-            let d = DecodeProducts {
-                max_tokens: 2,
-                rows_per_warp: Some(per_warp),
-            };
-            v.push((
-                format!("decode {per_warp} rows/warp"),
-                d,
-                WideProducts::Auto,
-            ));
+        let staged = if fmt.is_kquant() {
+            &[false, true][..]
+        } else {
+            &[false][..]
+        };
+        for &st in staged {
+            for per_warp in [1, 2, 4] {
+                let d = DecodeProducts {
+                    max_tokens: 2,
+                    rows_per_warp: Some(per_warp),
+                    staged: st,
+                };
+                let how = if st { "staged " } else { "" };
+                v.push((
+                    format!("decode {how}{per_warp} rows/warp"),
+                    d,
+                    WideProducts::Auto,
+                ));
+            }
         }
     }
     if fmt.is_integer() && ntok >= 8 {

@@ -13,6 +13,7 @@ mod topk;
 
 pub use attention::{AttnDims, AttnPlan};
 pub use draw::{DrawBuf, DrawParams};
+pub(crate) use qmm_q::kd_smem;
 pub use qmm_q::{DecodeProducts, ProductPart, QActs, QGroup};
 pub use qmm_staged::WideProducts;
 pub(crate) use qmm_staged::staged_smem;

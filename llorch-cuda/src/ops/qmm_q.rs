@@ -277,9 +277,11 @@ impl Gpu {
     /// when the tensor-core product takes the step ([`DecodeProducts`]).
     fn decode_rows(&self, fmt: QFormat, rows: usize, ntok: usize) -> Option<u8> {
         let d = self.decode_products();
-        // Q6_K's decode kernel loads its 2-byte aligned blocks 2 bytes at a time: the
-        // tensor cores measured faster (benches/reports/cuda.md, session 11).
-        if ntok > d.max_tokens || (fmt == QFormat::Q6K && d.rows_per_warp.is_none()) {
+        // Q6_K's blocks are 2-byte aligned: its decode kernel pays for that unless the
+        // blocks are staged (`kd_staged`), and the tensor cores measured faster
+        // (benches/reports/cuda.md, session 11).
+        let q6_direct = fmt == QFormat::Q6K && !d.staged;
+        if ntok > d.max_tokens || (q6_direct && d.rows_per_warp.is_none()) {
             return None;
         }
         // 32-value formats: tall matrices give a warp two or four rows (their inputs
@@ -296,6 +298,27 @@ impl Gpu {
         let per_warp = d.rows_per_warp.unwrap_or(auto);
         // Four rows per warp only at one token.
         Some(if ntok > 1 { per_warp.min(2) } else { per_warp })
+    }
+
+    /// Whether the decode product of `fmt` over `parts` copies its blocks through
+    /// shared memory (`qmv_ks_impl`, kquant_decode.cu): k-quants, when asked
+    /// ([`DecodeProducts::staged`]), the device gives the memory, and every matrix is a
+    /// whole number of 16-byte units (its copies stay inside it; the start is checked
+    /// 16-byte aligned with the product).
+    fn kd_staged(
+        &self,
+        fmt: QFormat,
+        cols: usize,
+        per_warp: u8,
+        parts: &[ProductPart<'_, '_, '_>],
+    ) -> bool {
+        fmt.is_kquant()
+            && self.decode_products().staged
+            && self.smem_fits(kd_smem(fmt, per_warp))
+            && parts.iter().all(|p| {
+                fmt.row_bytes(cols)
+                    .is_some_and(|rb| (p.rows * rb).is_multiple_of(16))
+            })
     }
 
     /// [`Gpu::qmm_q`] of several matrices of one format and width over the same
@@ -358,14 +381,24 @@ impl Gpu {
         }
         let pw = usize::from(per_warp);
         let warps: usize = parts.iter().map(|p| p.rows.div_ceil(pw)).sum();
-        let c = cfg((warps.div_ceil(QV_THREADS / 32).max(1), 1), QV_THREADS)?;
+        let mut c = cfg((warps.div_ceil(QV_THREADS / 32).max(1), 1), QV_THREADS)?;
+        let kernel = if self.kd_staged(fmt, cols, per_warp, parts) {
+            c.shared_mem_bytes = kd_smem(fmt, per_warp) as u32;
+            Kernel::QmvS {
+                fmt,
+                rows: per_warp,
+                tokens,
+            }
+        } else {
+            Kernel::QmvQ {
+                fmt,
+                rows: per_warp,
+                tokens,
+            }
+        };
         let rows = part_rows(parts)?;
         let (cols, ntok) = (int(cols)?, int(ntok)?);
-        let mut b = self.stream.launch_builder(self.func(Kernel::QmvQ {
-            fmt,
-            rows: per_warp,
-            tokens,
-        }));
+        let mut b = self.stream.launch_builder(self.func(kernel));
         push_parts(&mut b, parts, &rows);
         b.arg(&cols).arg(&q.data).arg(&q.meta).arg(&ntok);
         // SAFETY: as for `qmm_q` (every matrix's sizes checked by the callers); absent
@@ -415,6 +448,18 @@ pub struct ProductPart<'a, 'w, 'y> {
 /// Threads per block of the decode products (`qmv.cu`).
 const QV_THREADS: usize = 128;
 
+/// Rounds of blocks in flight of the staged k-quant decode (`KD_STAGES`,
+/// kquant_decode.cu).
+const KD_STAGES: usize = 3;
+
+/// Dynamic shared memory of the staged k-quant decode of `fmt` at `per_warp` rows per
+/// warp: per warp, stage and row, eight blocks and the 16-byte unit the first may start
+/// inside (`kd_span`, asserted there).
+pub(crate) fn kd_smem(fmt: QFormat, per_warp: u8) -> usize {
+    let span = 8 * fmt.block_bytes() + 16;
+    QV_THREADS / 32 * KD_STAGES * usize::from(per_warp) * span
+}
+
 /// When the integer products take the decode kernels (`qmv.cu`) instead of tensor
 /// cores: steps of at most `max_tokens` tokens (0: never), with `rows_per_warp` rows
 /// per warp (`None`: chosen by the matrix's shape and format). Both give the same
@@ -425,6 +470,10 @@ pub struct DecodeProducts {
     pub max_tokens: usize,
     /// Rows per warp (1, 2 or 4; 4 at one token only), or `None` for the shape's choice.
     pub rows_per_warp: Option<u8>,
+    /// K-quant blocks copied through shared memory in whole 16-byte units before the
+    /// quads read them (where the matrices allow), rather than read by each quad from
+    /// global memory.
+    pub staged: bool,
 }
 
 impl DecodeProducts {
@@ -432,6 +481,7 @@ impl DecodeProducts {
     pub const TENSOR_CORES: DecodeProducts = DecodeProducts {
         max_tokens: 0,
         rows_per_warp: None,
+        staged: true,
     };
 }
 
@@ -440,6 +490,7 @@ impl Default for DecodeProducts {
         Self {
             max_tokens: 2,
             rows_per_warp: None,
+            staged: true,
         }
     }
 }
