@@ -96,26 +96,21 @@ impl Gpu {
         let mut funcs = HashMap::new();
         for k in Kernel::all() {
             let f = module.load_function(&k.symbol())?;
-            if let Kernel::QmmS { fmt, rows, tile } = k {
-                // Staged products take more than the default 48 KiB of shared memory;
-                // where the device has less, they are never chosen (`Gpu::staged_fits`).
-                let bytes = crate::ops::staged_smem(fmt, rows, tile);
-                if bytes <= smem_optin {
-                    f.set_attribute(
-                        cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                        i32::try_from(bytes).unwrap_or(i32::MAX),
-                    )?;
-                }
-            }
-            if let Kernel::QmvS { fmt, rows, .. } = k {
-                // Likewise the staged k-quant decode (`kd_staged`).
-                let bytes = crate::ops::kd_smem(fmt, rows);
-                if bytes <= smem_optin {
-                    f.set_attribute(
-                        cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                        i32::try_from(bytes).unwrap_or(i32::MAX),
-                    )?;
-                }
+            // Kernels taking more than the default 48 KiB of dynamic shared memory
+            // (the staged products); where the device has less they are never chosen
+            // (`Gpu::smem_fits`).
+            let dynamic = match k {
+                Kernel::QmmS { fmt, rows, tile } => Some(crate::ops::staged_smem(fmt, rows, tile)),
+                Kernel::QmvS { fmt, rows, .. } => Some(crate::ops::kd_smem(fmt, rows)),
+                _ => None,
+            };
+            if let Some(bytes) = dynamic
+                && bytes <= smem_optin
+            {
+                f.set_attribute(
+                    cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    i32::try_from(bytes).unwrap_or(i32::MAX),
+                )?;
             }
             funcs.insert(k, f);
         }

@@ -105,6 +105,61 @@ template <> struct QH<F_Q5_0> {
 // Q4_K and Q6_K keep the default: their half-pair versions (d·scale rounded to half
 // first) measured slower for batch-1 decode of the 8B shape (61 vs 79 tok/s).
 
+// One 32-column chunk of a warp's 16 rows (hv: rows g and g + 8, as fragments) times
+// NT·8 tokens into acc, in k-step order.
+//
+// The chunk's 32 columns are taken in a fixed permuted order so that each thread's
+// fragment slots hold 8 consecutive columns: lane (g, c) holds columns 8c..8c+7 of
+// rows g and g+8 (one unit each, straight into registers); k-step ks puts columns
+// 8c+4ks+{0,1} in slots 2c,2c+1 and 8c+4ks+{2,3} in slots 2c+8,2c+9, for the
+// weights and the tokens alike.
+template <int NT>
+__device__ __forceinline__ void tc_chunk(float (&acc)[NT][4], const u32 (&hv)[2][4], int ch, int g, int c,
+                                         const float* __restrict__ X, int cols, int t0, int tn) {
+#pragma unroll
+    for (int ks = 0; ks < 2; ++ks) {
+        const u32 a0 = hv[0][2 * ks], a2 = hv[0][2 * ks + 1];
+        const u32 a1 = hv[1][2 * ks], a3 = hv[1][2 * ks + 1];
+        const int k = ch * 32 + 8 * c + 4 * ks;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            // B fragment: token j*8+g, columns k..k+1, then k+2..k+3.
+            const int t = j * 8 + g;
+            u32 b0 = 0u, b1 = 0u;
+            if (t < tn) {
+                const float4 x = __ldg((const float4*)(X + (size_t)(t0 + t) * cols + k));
+                b0 = pack_h2(x.x, x.y);
+                b1 = pack_h2(x.z, x.w);
+            }
+            mma16816(acc[j], a0, a1, a2, a3, b0, b1);
+        }
+    }
+}
+
+// A block's 16 rows × TN tokens from its warps' sums, added in warp order.
+template <int TN, int NT>
+__device__ __forceinline__ void tc_store(const float (&acc)[NT][4], float (&red)[TC_WARPS][16][TN],
+                                         float* __restrict__ Y, int rows, int j0, int t0, int nr, int tn) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+        red[warp][g][j * 8 + 2 * c] = acc[j][0];
+        red[warp][g][j * 8 + 2 * c + 1] = acc[j][1];
+        red[warp][g + 8][j * 8 + 2 * c] = acc[j][2];
+        red[warp][g + 8][j * 8 + 2 * c + 1] = acc[j][3];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < 16 * TN; i += blockDim.x) {
+        const int r = i / TN, t = i % TN;
+        if (r < nr && t < tn) {
+            float v = red[0][r][t];
+#pragma unroll
+            for (int k = 1; k < TC_WARPS; ++k) v += red[k][r][t];
+            Y[(size_t)(t0 + t) * rows + j0 + r] = v;
+        }
+    }
+}
+
 template <int F, int TN>
 __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, int cols,
                                             const float* __restrict__ X, int ntok,
@@ -131,11 +186,6 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
     float acc[NT][4];
 #pragma unroll
     for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
-    // The chunk's 32 columns are taken in a fixed permuted order so that each thread's
-    // fragment slots hold 8 consecutive columns: lane (g, c) holds columns 8c..8c+7 of
-    // rows g and g+8 (one unit each, straight into registers); k-step ks puts columns
-    // 8c+4ks+{0,1} in slots 2c,2c+1 and 8c+4ks+{2,3} in slots 2c+8,2c+9, for the
-    // weights and the tokens alike.
     for (int ch0 = warp; ch0 < chunks; ch0 += TC_WARPS * U) {
         u32 hv[U][2][4];
 #pragma unroll
@@ -152,44 +202,11 @@ __device__ __forceinline__ void qmm_tc_impl(const u8* __restrict__ W, int rows, 
         for (int uu = 0; uu < U; ++uu) {
             const int ch = ch0 + uu * TC_WARPS;
             if (ch >= chunks) break;
-#pragma unroll
-            for (int ks = 0; ks < 2; ++ks) {
-                const u32 a0 = hv[uu][0][2 * ks], a2 = hv[uu][0][2 * ks + 1];
-                const u32 a1 = hv[uu][1][2 * ks], a3 = hv[uu][1][2 * ks + 1];
-                const int k = ch * 32 + 8 * c + 4 * ks;
-#pragma unroll
-                for (int j = 0; j < NT; ++j) {
-                    // B fragment: token j*8+g, columns k..k+1, then k+2..k+3.
-                    const int t = j * 8 + g;
-                    u32 b0 = 0u, b1 = 0u;
-                    if (t < tn) {
-                        const float4 x = __ldg((const float4*)(X + (size_t)(t0 + t) * cols + k));
-                        b0 = pack_h2(x.x, x.y);
-                        b1 = pack_h2(x.z, x.w);
-                    }
-                    mma16816(acc[j], a0, a1, a2, a3, b0, b1);
-                }
-            }
+            tc_chunk<NT>(acc, hv[uu], ch, g, c, X, cols, t0, tn);
         }
     }
     grid_trigger();  // the main loop is done: the next kernel may be placed
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-        red[warp][g][j * 8 + 2 * c] = acc[j][0];
-        red[warp][g][j * 8 + 2 * c + 1] = acc[j][1];
-        red[warp][g + 8][j * 8 + 2 * c] = acc[j][2];
-        red[warp][g + 8][j * 8 + 2 * c + 1] = acc[j][3];
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < 16 * TN; i += blockDim.x) {
-        const int r = i / TN, t = i % TN;
-        if (r < nr && t < tn) {
-            float v = red[0][r][t];
-#pragma unroll
-            for (int k = 1; k < TC_WARPS; ++k) v += red[k][r][t];
-            Y[(size_t)(t0 + t) * rows + j0 + r] = v;
-        }
-    }
+    tc_store<TN, NT>(acc, red, Y, rows, j0, t0, nr, tn);
 }
 
 // Up to three matrices over the same inputs in one launch (q/k/v, gate/up): the grid's

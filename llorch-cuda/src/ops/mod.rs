@@ -8,15 +8,17 @@ mod draw;
 mod matmul;
 mod qmm_q;
 mod qmm_staged;
+mod qmv;
 mod rows;
 mod topk;
 
 pub use attention::{AttnDims, AttnPlan};
 pub use draw::{DrawBuf, DrawParams};
-pub(crate) use qmm_q::kd_smem;
-pub use qmm_q::{DecodeProducts, ProductPart, QActs, QGroup};
+pub use qmm_q::{ProductPart, QActs, QGroup};
 pub use qmm_staged::WideProducts;
 pub(crate) use qmm_staged::staged_smem;
+pub use qmv::DecodeProducts;
+pub(crate) use qmv::kd_smem;
 pub use rows::QkvOp;
 pub use topk::TopKScratch;
 

@@ -8,7 +8,7 @@ use super::qmm_staged::WideProducts;
 use super::*;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{Kernel, QFormat, QV_SHAPES, TC_TILES};
+use crate::kernels::{Kernel, QFormat, TC_TILES};
 
 /// Bytes of one quantized 32-value block (`imma.cu`).
 const QBLOCK_BYTES: usize = 64;
@@ -221,7 +221,7 @@ impl Gpu {
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
-        if let Some(per_warp) = self.decode_rows(fmt, rows, ntok) {
+        if let Some(per_warp) = self.decode_rows(fmt, cols, &[rows], ntok) {
             return self.qmv_q(
                 fmt,
                 cols,
@@ -272,143 +272,6 @@ impl Gpu {
     }
 }
 
-impl Gpu {
-    /// Rows per warp of the decode product for `ntok` tokens on `rows` rows, or `None`
-    /// when the tensor-core product takes the step ([`DecodeProducts`]).
-    fn decode_rows(&self, fmt: QFormat, rows: usize, ntok: usize) -> Option<u8> {
-        let d = self.decode_products();
-        // Q6_K's blocks are 2-byte aligned: its decode kernel pays for that unless the
-        // blocks are staged (`kd_staged`), and the tensor cores measured faster
-        // (benches/reports/cuda.md, session 11).
-        let q6_direct = fmt == QFormat::Q6K && !d.staged;
-        if ntok > d.max_tokens || (q6_direct && d.rows_per_warp.is_none()) {
-            return None;
-        }
-        // 32-value formats: tall matrices give a warp two or four rows (their inputs
-        // loaded once for all; four at one token), short ones one row (more warps in
-        // flight); the other k-quants four rows at one token whatever the height (every
-        // 8B shape measured fastest so). Measured: benches/reports/cuda.md.
-        let sms = self.sms();
-        let auto = match rows {
-            _ if ntok == 1 && fmt.is_kquant() => 4,
-            r if ntok == 1 && r >= 64 * sms => 4,
-            r if r >= 16 * sms => 2,
-            _ => 1,
-        };
-        let per_warp = d.rows_per_warp.unwrap_or(auto);
-        // Four rows per warp only at one token.
-        Some(if ntok > 1 { per_warp.min(2) } else { per_warp })
-    }
-
-    /// Whether the decode product of `fmt` over `parts` copies its blocks through
-    /// shared memory (`qmv_ks_impl`, kquant_decode.cu): k-quants, when asked
-    /// ([`DecodeProducts::staged`]), the device gives the memory, and every matrix is a
-    /// whole number of 16-byte units (its copies stay inside it; the start is checked
-    /// 16-byte aligned with the product).
-    fn kd_staged(
-        &self,
-        fmt: QFormat,
-        cols: usize,
-        per_warp: u8,
-        parts: &[ProductPart<'_, '_, '_>],
-    ) -> bool {
-        fmt.is_kquant()
-            && self.decode_products().staged
-            && self.smem_fits(kd_smem(fmt, per_warp))
-            && parts.iter().all(|p| {
-                fmt.row_bytes(cols)
-                    .is_some_and(|rb| (p.rows * rb).is_multiple_of(16))
-            })
-    }
-
-    /// [`Gpu::qmm_q`] of several matrices of one format and width over the same
-    /// inputs (q/k/v, gate/up): one launch of the decode kernels when they take the
-    /// step (up to three matrices), else one product each. The same bits either way.
-    pub fn qmm_q_group(
-        &self,
-        fmt: QFormat,
-        cols: usize,
-        q: &QActs,
-        ntok: usize,
-        parts: &mut [ProductPart<'_, '_, '_>],
-    ) -> Result<()> {
-        let total: usize = parts.iter().map(|p| p.rows).sum();
-        match self.decode_rows(fmt, total, ntok) {
-            Some(per_warp) if parts.len() <= 3 => {
-                for p in parts.iter() {
-                    check_q_product(self, fmt, p.w, p.rows, cols, q, ntok, p.y)?;
-                }
-                self.qmv_q(fmt, cols, q, ntok, per_warp, parts)
-            }
-            _ => {
-                for p in parts.iter_mut() {
-                    self.qmm_q(fmt, p.w, p.rows, cols, q, ntok, p.y)?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The decode kernels (`qmv.cu`) over 1-3 matrices: the same bits as the
-    /// tensor-core product, `per_warp` rows per warp (1, 2 or 4; 4 at one token), at
-    /// most 2 tokens.
-    /// Checked by the callers.
-    fn qmv_q(
-        &self,
-        fmt: QFormat,
-        cols: usize,
-        q: &QActs,
-        ntok: usize,
-        per_warp: u8,
-        parts: &mut [ProductPart<'_, '_, '_>],
-    ) -> Result<()> {
-        let tokens = QV_SHAPES
-            .iter()
-            .filter(|&&(r, t)| r == per_warp && usize::from(t) >= ntok)
-            .map(|&(_, t)| t)
-            .min();
-        let Some(tokens) = tokens else {
-            return Err(crate::CudaError::Shape {
-                kernel: "qmv_q",
-                why: format!("no decode kernel for {ntok} tokens at {per_warp} rows per warp"),
-            });
-        };
-        shape("qmv_q", (1..=3).contains(&parts.len()), || {
-            format!("{} matrices in one launch", parts.len())
-        })?;
-        if ntok == 0 {
-            return Ok(());
-        }
-        let pw = usize::from(per_warp);
-        let warps: usize = parts.iter().map(|p| p.rows.div_ceil(pw)).sum();
-        let mut c = cfg((warps.div_ceil(QV_THREADS / 32).max(1), 1), QV_THREADS)?;
-        let kernel = if self.kd_staged(fmt, cols, per_warp, parts) {
-            c.shared_mem_bytes = kd_smem(fmt, per_warp) as u32;
-            Kernel::QmvS {
-                fmt,
-                rows: per_warp,
-                tokens,
-            }
-        } else {
-            Kernel::QmvQ {
-                fmt,
-                rows: per_warp,
-                tokens,
-            }
-        };
-        let rows = part_rows(parts)?;
-        let (cols, ntok) = (int(cols)?, int(ntok)?);
-        let mut b = self.stream.launch_builder(self.func(kernel));
-        push_parts(&mut b, parts, &rows);
-        b.arg(&cols).arg(&q.data).arg(&q.meta).arg(&ntok);
-        // SAFETY: as for `qmm_q` (every matrix's sizes checked by the callers); absent
-        // matrices have no rows; lanes of rows past a matrix's or tokens past `ntok`
-        // load and write nothing.
-        unsafe { b.launch(c) }?;
-        Ok(())
-    }
-}
-
 /// The rows of each of 1-3 grouped matrices, 0 for absent ones (their kernels' third
 /// argument of each segment).
 pub(super) fn part_rows(parts: &[ProductPart<'_, '_, '_>]) -> Result<[i32; 3]> {
@@ -445,60 +308,10 @@ pub struct ProductPart<'a, 'w, 'y> {
     pub y: &'a mut CudaViewMut<'y, f32>,
 }
 
-/// Threads per block of the decode products (`qmv.cu`).
-const QV_THREADS: usize = 128;
-
-/// Rounds of blocks in flight of the staged k-quant decode (`KD_STAGES`,
-/// kquant_decode.cu).
-const KD_STAGES: usize = 3;
-
-/// Dynamic shared memory of the staged k-quant decode of `fmt` at `per_warp` rows per
-/// warp: per warp, stage and row, eight blocks and the 16-byte unit the first may start
-/// inside (`kd_span`, asserted there).
-pub(crate) fn kd_smem(fmt: QFormat, per_warp: u8) -> usize {
-    let span = 8 * fmt.block_bytes() + 16;
-    QV_THREADS / 32 * KD_STAGES * usize::from(per_warp) * span
-}
-
-/// When the integer products take the decode kernels (`qmv.cu`) instead of tensor
-/// cores: steps of at most `max_tokens` tokens (0: never), with `rows_per_warp` rows
-/// per warp (`None`: chosen by the matrix's shape and format). Both give the same
-/// bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DecodeProducts {
-    /// Most tokens of a step the decode kernels take (at most 2).
-    pub max_tokens: usize,
-    /// Rows per warp (1, 2 or 4; 4 at one token only), or `None` for the shape's choice.
-    pub rows_per_warp: Option<u8>,
-    /// K-quant blocks copied through shared memory in whole 16-byte units before the
-    /// quads read them (where the matrices allow), rather than read by each quad from
-    /// global memory.
-    pub staged: bool,
-}
-
-impl DecodeProducts {
-    /// Every product on the tensor cores.
-    pub const TENSOR_CORES: DecodeProducts = DecodeProducts {
-        max_tokens: 0,
-        rows_per_warp: None,
-        staged: true,
-    };
-}
-
-impl Default for DecodeProducts {
-    fn default() -> Self {
-        Self {
-            max_tokens: 2,
-            rows_per_warp: None,
-            staged: true,
-        }
-    }
-}
-
 /// The checks of an integer product: an integer format, `w`/`y` holding the product
 /// (`check_product`) and `q` holding `ntok` rows of `cols` quantized inputs.
 #[allow(clippy::too_many_arguments)]
-fn check_q_product(
+pub(super) fn check_q_product(
     gpu: &Gpu,
     fmt: QFormat,
     w: &CudaView<'_, u8>,
