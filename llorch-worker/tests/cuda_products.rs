@@ -453,10 +453,9 @@ fn half_bits(v: f32) -> u16 {
 #[test]
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn attention_quantizes_its_output_as_quantize_acts_does() {
-    // SYS-0003: the attention kernel's own quantization of its output (per 32; per 256
-    // over one head, or over the heads of a group, by the last to finish) gives the
-    // inputs `quantize_acts` makes of the output; and again on a second launch (the
-    // group counters are back at zero).
+    // SYS-0003: the attention's quantized output (by the kernel itself per 32, and per
+    // 256 over 256-wide heads; narrower heads per 256 by a second launch) is the input
+    // `quantize_acts` makes of its output, on every launch.
     let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     let (page_size, rows) = (16, [5u32, 40, 130]);
     for head in [64usize, 128, 256] {

@@ -49,28 +49,14 @@ __device__ __forceinline__ u32 pairs_key(float x0, float x1) {
     return k;
 }
 
-// Quantizes a 256-value group of one output row held as pairs by the block's 128
-// threads (thread i: columns 2i, 2i + 1; `at`: the group's first column).
-__device__ __forceinline__ void quant_group256(float o0, float o1, size_t at, u8* __restrict__ Q,
-                                               int2* __restrict__ M) {
-    __shared__ u32 keys[8];
-    const u32 k = pairs_key(o0, o1);
-    if ((threadIdx.x & 15) == 0) keys[threadIdx.x >> 4] = k;
-    __syncthreads();
-    quant_pairs_k(o0, o1, __reduce_max_sync(FULL_MASK, keys[threadIdx.x & 7]), Q, M,
-                  (at + 2 * (threadIdx.x & ~15u)) >> 5);
-}
-
 // meta[2 * row] = position, meta[2 * row + 1] = offset of the row's page table in `pages`.
-// With Q (v_head_dim a multiple of 64), the output is quantized for the next product;
-// with qg, the columns sharing an input scale, 256: by the head's block for 256-wide
-// heads, else (64- or 128-wide heads) by the last of a group's heads to finish (`cnt`:
-// one counter per row and group, zero between launches), from the group's outputs.
+// With Q (v_head_dim a multiple of 64; of 256 when qg, the columns sharing an input
+// scale, is 256), the output is quantized for the next product.
 extern "C" __global__ void __launch_bounds__(128)
     attention(const float* __restrict__ q, const u16* __restrict__ cache, float* __restrict__ out,
               const int* __restrict__ meta, const int* __restrict__ pages, int n_heads, int n_kv_heads,
               int head_dim, int v_head_dim, int page_size, int window, u8* Q, int2* M,
-              int qg, int* cnt) { grid_wait();
+              int qg) { grid_wait();
     __shared__ float sc[ATT_CHUNK];
     __shared__ int slot[ATT_CHUNK];
     const int row = blockIdx.x, h = blockIdx.y;
@@ -155,34 +141,18 @@ extern "C" __global__ void __launch_bounds__(128)
         out[at] = a0 / l;
         out[at + 1] = a1 / l;
     }
-    // Warp w holds dims 64w .. 64w + 63: two whole blocks when v_head_dim % 64 == 0.
+    // Warp w holds dims 64w .. 64w + 63: two whole blocks when v_head_dim % 64 == 0;
+    // a group of 256 is the head's four warps (v_head_dim 256).
     if (Q == 0) return;
     const float o0 = a0 / l, o1 = a1 / l;
-    if (qg != 256) {
-        if (64 * warp < v_head_dim) quant_pairs_k(o0, o1, pairs_key(o0, o1), Q, M, (at - (threadIdx.x & 15) * 2) >> 5);
-        return;
+    const size_t blk = (at - (threadIdx.x & 15) * 2) >> 5;
+    if (qg == 256) {
+        __shared__ u32 keys[8];
+        const u32 k = pairs_key(o0, o1);
+        if ((threadIdx.x & 15) == 0) keys[threadIdx.x >> 4] = k;
+        __syncthreads();
+        quant_pairs_k(o0, o1, __reduce_max_sync(FULL_MASK, keys[threadIdx.x & 7]), Q, M, blk);
+    } else if (64 * warp < v_head_dim) {
+        quant_pairs_k(o0, o1, pairs_key(o0, o1), Q, M, blk);
     }
-    const size_t first = ((size_t)row * n_heads + h) * v_head_dim;  // this head's first column
-    if (v_head_dim == 256) {
-        quant_group256(o0, o1, first, Q, M);
-        return;
-    }
-    // Narrower heads: the group's last head to finish quantizes it.
-    const int hp = 256 / v_head_dim;
-    __shared__ int last;
-    __threadfence();  // this block's outputs, visible before it counts
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        int* c = cnt + (size_t)row * (n_heads / hp) + h / hp;
-        last = atomicAdd(c, 1) == hp - 1;
-        if (last) *c = 0;  // every head has counted: ready for the next launch
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    const size_t at0 = first - (size_t)(h % hp) * v_head_dim;
-    float g0, g1;
-    asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(g0) : "l"(out + at0 + 2 * threadIdx.x));
-    asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(g1) : "l"(out + at0 + 2 * threadIdx.x + 1));
-    quant_group256(g0, g1, at0, Q, M);
 }

@@ -66,10 +66,6 @@ impl AttnPlan {
     }
 }
 
-/// Most query rows whose attention quantizes 256-column groups over narrower heads
-/// itself (the last of a group's heads to finish); more rows take a second launch.
-const ATT_GROUP_MAX_ROWS: usize = 8;
-
 /// Shape of one attention launch.
 #[derive(Debug, Clone, Copy)]
 pub struct AttnDims {
@@ -89,9 +85,8 @@ impl Gpu {
     /// Attention of every planned row and head over the paged cache of one layer
     /// (`[page][slot][K heads | V heads]`, half precision); with `xq`, the output
     /// quantized into it too (as [`Gpu::quantize_acts`] would: by the attention
-    /// kernel itself for value heads of a multiple of 64 (groups of 256: heads of 256,
-    /// or of 64 and 128 for at most `ATT_GROUP_MAX_ROWS` rows), else by a second
-    /// launch).
+    /// kernel itself for value heads of a multiple of 64, or of 256 for groups of 256,
+    /// else by a second launch).
     pub fn attention(
         &self,
         q: &CudaView<'_, f32>,
@@ -118,17 +113,10 @@ impl Gpu {
         )?;
         let width = dims.n_heads * dims.v_head_dim;
         // The kernel quantizes whole 64-value halves of its warps' output, or groups
-        // of 256: one head, or (64- and 128-wide heads) the heads of a group, by the
-        // last of them to finish.
-        // The last-head way costs every block a fence and an atomic: it pays for steps
-        // of a few rows (one launch fewer), not for prefill (session 12, 8B shape on the
-        // H100: prefill 512 7 233 -> 7 060 tok/s with it).
+        // of 256 that are one head.
         let fits = |x: &QActs| match x.group() {
             QGroup::Per32 => dims.v_head_dim.is_multiple_of(64),
-            QGroup::Per256 => {
-                dims.v_head_dim == 256
-                    || ([64, 128].contains(&dims.v_head_dim) && n <= ATT_GROUP_MAX_ROWS)
-            }
+            QGroup::Per256 => dims.v_head_dim == 256,
         };
         let (mut fused, after) = match xq {
             Some(x) if fits(x) => (Some(x), None),
@@ -161,12 +149,11 @@ impl Gpu {
         for a in &args {
             b.arg(a);
         }
-        super::qmm_q::quant_args_counted(&mut b, fused);
+        super::qmm_q::quant_args(&mut b, fused);
         // SAFETY: each row's positions are covered by its page table and page ids are
         // below the cache's page count (checked when the plan was set); head widths
         // fit the kernel's shared buffers; q and out sizes checked above, and the
-        // quantized output holds n rows of the output (`prepare`: whole groups, one
-        // counter per group).
+        // quantized output holds n rows of the output (`prepare`).
         unsafe { b.launch(c) }?;
         if let Some(x) = after {
             self.quantize_acts(&out.slice(..n * width), n, width, x)?;

@@ -58,9 +58,6 @@ pub struct QActs {
     group_arg: i32,
     /// The group of what is held.
     held: QGroup,
-    /// One counter per 256-column group, zero between launches (the attention's
-    /// quantization of heads narrower than a group).
-    counters: CudaSlice<i32>,
 }
 
 impl QActs {
@@ -75,14 +72,12 @@ impl QActs {
             cols: 0,
             group_arg: 32,
             held: QGroup::Per32,
-            counters: gpu.alloc(blocks.div_ceil(8))?,
         })
     }
 
     /// Device bytes for `values` inputs.
     pub fn bytes(values: usize) -> u64 {
-        let blocks = values.div_ceil(32).max(1);
-        (blocks * (QBLOCK_BYTES + 8) + blocks.div_ceil(8) * 4) as u64
+        (values.div_ceil(32).max(1) * (QBLOCK_BYTES + 8)) as u64
     }
 
     /// The group the next writer quantizes in.
@@ -132,24 +127,6 @@ impl QActs {
 
 /// The group argument of a kernel without quantized output.
 static NO_GROUP: i32 = 32;
-
-/// [`quant_args`] and the groups' counters (the attention kernel's last argument).
-pub(super) fn quant_args_counted<'a>(
-    b: &mut cudarc::driver::LaunchArgs<'a>,
-    q: Option<&'a mut QActs>,
-) {
-    match q {
-        Some(q) => {
-            b.arg(&mut q.data)
-                .arg(&mut q.meta)
-                .arg(&q.group_arg)
-                .arg(&mut q.counters);
-        }
-        None => {
-            b.arg(&NULL).arg(&NULL).arg(&NO_GROUP).arg(&NULL);
-        }
-    }
-}
 
 /// Pushes a kernel's optional quantized output: its blocks, meta and group (null
 /// pointers when absent).
