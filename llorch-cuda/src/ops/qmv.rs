@@ -72,42 +72,13 @@ impl Gpu {
         heights: &[usize],
         ntok: usize,
     ) -> Option<u8> {
-        let d = self.decode_products();
-        let rows: usize = heights.iter().sum();
-        // Staged k-quant decode where it applies (at 1-2 rows per warp, whose shared
-        // memory every device gives; more rows per warp are checked at launch).
         let staged = self.kd_staged(fmt, cols, 2, heights);
-        // Q6_K's blocks are 2-byte aligned: its decode kernel pays for that unless the
-        // blocks are staged, and the tensor cores measured faster (benches/reports/
-        // cuda.md, session 11).
-        let q6_direct = fmt == QFormat::Q6K && !staged;
-        if ntok > d.max_tokens || (q6_direct && d.rows_per_warp.is_none()) {
-            return None;
-        }
-        // 32-value formats: tall matrices give a warp two or four rows (their inputs
-        // loaded once for all; four at one token), short ones one row (more warps in
-        // flight); unstaged k-quants four rows at one token whatever the height (every
-        // 8B shape measured fastest so). Measured: benches/reports/cuda.md.
-        let sms = self.sms();
-        let auto = match rows {
-            // Staged k-quants: two rows per warp (more warps in flight than four, the
-            // blocks' shared memory allowing), one for Q6_K on short matrices
-            // (session 12, qmm_bench on the H100: 8B gate/up 17.6 -> 17.0 µs, down
-            // 19.2 -> 18.5, output 202 -> 160; Q6_K down 29.0 at one row, 35.5 at two).
-            _ if staged && fmt == QFormat::Q6K && rows < 64 * sms => 1,
-            _ if staged => 2,
-            _ if ntok == 1 && fmt.is_kquant() => 4,
-            r if ntok == 1 && r >= 64 * sms => 4,
-            r if r >= 16 * sms => 2,
-            _ => 1,
-        };
-        let per_warp = d.rows_per_warp.unwrap_or(auto);
-        // Four rows per warp only at one token.
-        Some(if ntok > 1 { per_warp.min(2) } else { per_warp })
+        let rows: usize = heights.iter().sum();
+        decode_choice(self.decode_products(), fmt, rows, ntok, staged, self.sms())
     }
 
-    /// Whether the decode product of `fmt` over matrices of `heights` rows copies its blocks through
-    /// shared memory (`qmv_ks_impl`, kquant_decode.cu): k-quants, when asked
+    /// Whether the decode product of `fmt` over matrices of `heights` rows copies its
+    /// blocks through shared memory (`qmv_ks_impl`, kquant_decode.cu): k-quants, when asked
     /// ([`DecodeProducts::staged`]), the device gives the memory, and every matrix is a
     /// whole number of 16-byte units (its copies stay inside it; the start is checked
     /// 16-byte aligned with the product).
@@ -210,6 +181,45 @@ impl Gpu {
     }
 }
 
+/// Rows per warp of the decode product (`d`'s setting) for `ntok` tokens on `rows`
+/// rows of `fmt` (one launch; `staged`: the k-quant blocks go through shared memory,
+/// at 1-2 rows per warp), or `None` for the tensor cores, on `sms` multiprocessors.
+fn decode_choice(
+    d: DecodeProducts,
+    fmt: QFormat,
+    rows: usize,
+    ntok: usize,
+    staged: bool,
+    sms: usize,
+) -> Option<u8> {
+    // Q6_K's blocks are 2-byte aligned: its decode kernel pays for that unless the
+    // blocks are staged, and the tensor cores measured faster (benches/reports/cuda.md,
+    // session 11).
+    let q6_direct = fmt == QFormat::Q6K && !staged;
+    if ntok > d.max_tokens || (q6_direct && d.rows_per_warp.is_none()) {
+        return None;
+    }
+    // 32-value formats: tall matrices give a warp two or four rows (their inputs loaded
+    // once for all; four at one token), short ones one row (more warps in flight);
+    // unstaged k-quants four rows at one token whatever the height (every 8B shape
+    // measured fastest so). Measured: benches/reports/cuda.md.
+    let auto = match rows {
+        // Staged k-quants: two rows per warp (more warps in flight than four, the
+        // blocks' shared memory allowing), one for Q6_K on short matrices (session 12,
+        // qmm_bench on the H100: 8B gate/up 17.6 -> 17.1 µs, down 19.2 -> 18.8, output
+        // 202 -> 161; Q6_K down 28.8 at one row, 35.5 at two).
+        _ if staged && fmt == QFormat::Q6K && rows < 64 * sms => 1,
+        _ if staged => 2,
+        _ if ntok == 1 && fmt.is_kquant() => 4,
+        r if ntok == 1 && r >= 64 * sms => 4,
+        r if r >= 16 * sms => 2,
+        _ => 1,
+    };
+    let per_warp = d.rows_per_warp.unwrap_or(auto);
+    // Four rows per warp only at one token.
+    Some(if ntok > 1 { per_warp.min(2) } else { per_warp })
+}
+
 /// The rows of each of 1-3 grouped matrices, 0 for absent ones.
 fn part_heights(parts: &[ProductPart<'_, '_, '_>]) -> [usize; 3] {
     let mut h = [0; 3];
@@ -217,4 +227,52 @@ fn part_heights(parts: &[ProductPart<'_, '_, '_>]) -> [usize; 3] {
         *h = p.rows;
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_rows_follow_format_shape_and_staging() {
+        let d = DecodeProducts::default();
+        let pick = |fmt, rows, ntok, staged| decode_choice(d, fmt, rows, ntok, staged, 132);
+        // Staged k-quants: two rows per warp; Q6_K one on short matrices, two on the
+        // 8B output.
+        assert_eq!(pick(QFormat::Q4K, 28_672, 1, true), Some(2));
+        assert_eq!(pick(QFormat::Q6K, 4096, 1, true), Some(1));
+        assert_eq!(pick(QFormat::Q6K, 128_256, 1, true), Some(2));
+        // Unstaged: Q4_K four rows at one token, two at two; Q6_K the tensor cores.
+        assert_eq!(pick(QFormat::Q4K, 4096, 1, false), Some(4));
+        assert_eq!(pick(QFormat::Q4K, 4096, 2, false), Some(2));
+        assert_eq!(pick(QFormat::Q6K, 4096, 1, false), None);
+        // 32-value formats by height; wider steps on the tensor cores.
+        assert_eq!(pick(QFormat::Q5_0, 1536, 1, false), Some(1));
+        assert_eq!(pick(QFormat::Q8_0, 262_144, 1, false), Some(4));
+        assert_eq!(pick(QFormat::Q8_0, 262_144, 2, false), Some(2));
+        assert_eq!(pick(QFormat::Q4K, 4096, 3, true), None);
+        // A forced setting wins, capped at two rows for two tokens.
+        let forced = DecodeProducts {
+            rows_per_warp: Some(4),
+            ..d
+        };
+        assert_eq!(
+            decode_choice(forced, QFormat::Q4K, 64, 2, true, 132),
+            Some(2)
+        );
+        assert_eq!(
+            decode_choice(DecodeProducts::TENSOR_CORES, QFormat::Q4K, 64, 1, true, 132),
+            None
+        );
+    }
+
+    #[test]
+    fn staged_decode_fits_every_device() {
+        // 1-2 rows per warp (the default choices) within the 48 KiB every device gives.
+        for fmt in [QFormat::Q4K, QFormat::Q5K, QFormat::Q6K] {
+            assert!(kd_smem(fmt, 2) <= 48 * 1024, "{fmt:?}");
+            assert_eq!(kd_smem(fmt, 1) * 4, kd_smem(fmt, 4));
+        }
+        assert_eq!(kd_smem(QFormat::Q6K, 1), 4 * 3 * 1696);
+    }
 }
