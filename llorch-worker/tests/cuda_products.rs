@@ -352,8 +352,9 @@ fn fused_quantization_gives_quantize_acts_bits() {
     // at every norm width class; compared through a product of each group's format.
     let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     let n = 5;
+    // Formats with mins, whose products read the inputs' sums too.
     for (group, ty, fmt) in [
-        (QGroup::Per32, GgmlType::Q8_0, QFormat::Q8_0),
+        (QGroup::Per32, GgmlType::Q4_1, QFormat::Q4_1),
         (QGroup::Per256, GgmlType::Q4_K, QFormat::Q4K),
     ] {
         for width in [512, 2048, 4096, 8192, 14_336] {
@@ -490,18 +491,12 @@ fn attention_quantizes_its_output_as_quantize_acts_does() {
         let q = gpu
             .upload(&noise(head as u64 + 1, n * n_heads * head))
             .unwrap();
-        let w = gpu
-            .upload(&quantized_matrix(GgmlType::Q4_K, 5, 32, width))
-            .unwrap();
         for (group, ty, fmt) in [
-            (QGroup::Per32, GgmlType::Q8_0, QFormat::Q8_0),
+            // Formats with mins: their products read the inputs' sums too.
+            (QGroup::Per32, GgmlType::Q4_1, QFormat::Q4_1),
             (QGroup::Per256, GgmlType::Q4_K, QFormat::Q4K),
         ] {
-            let w = if ty == GgmlType::Q4_K {
-                w.clone()
-            } else {
-                gpu.upload(&quantized_matrix(ty, 6, 32, width)).unwrap()
-            };
+            let w = gpu.upload(&quantized_matrix(ty, 6, 32, width)).unwrap();
             let product = |xq: &QActs| {
                 let mut y = gpu.alloc::<f32>(n * 32).unwrap();
                 gpu.qmm_q(fmt, &w.as_view(), 32, width, xq, n, &mut y.as_view_mut())
