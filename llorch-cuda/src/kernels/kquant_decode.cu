@@ -97,11 +97,7 @@ __device__ __forceinline__ void qmv_k_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
         prefetch_rows(W + (size_t)row0 * rb, rb, min(R, rows - row0), (size_t)min(steps, TC_WARPS) * K::BYTES,
                       lane, 32);
     grid_wait();
-    float acc[R][T];
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int t = 0; t < T; ++t) acc[r][t] = 0.0f;
+    float acc[R][T] = {};
     for (int s0 = 0; s0 < steps; s0 += TC_WARPS) {
         const int s = s0 + q;
         auto blk = [&](int r) { return W + (size_t)(row0 + r) * rb + (size_t)s * K::BYTES; };
@@ -158,11 +154,7 @@ __device__ __forceinline__ void qmv_ks_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int
 #pragma unroll
     for (int k = 0; k < KD_STAGES - 1; ++k) stage_in(k);
     grid_wait();
-    float acc[R][T];
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int t = 0; t < T; ++t) acc[r][t] = 0.0f;
+    float acc[R][T] = {};
     for (int k = 0; k < rounds; ++k) {
         cp_wait<KD_STAGES - 2>();
         __syncwarp();
@@ -179,11 +171,8 @@ __device__ __forceinline__ void qmv_ks_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int
 }
 
 // Must match QV_SHAPES (kernels.rs).
-#define LLORCH_KD(NAME, F)                                                                                  \
-    LLORCH_QV(NAME, F, qmv_k_impl)                                                                          \
-    LLORCH_QV1(ks_##NAME, F, 1, 1, qmv_ks_impl) LLORCH_QV1(ks_##NAME, F, 2, 1, qmv_ks_impl)                 \
-    LLORCH_QV1(ks_##NAME, F, 4, 1, qmv_ks_impl) LLORCH_QV1(ks_##NAME, F, 1, 2, qmv_ks_impl)                 \
-    LLORCH_QV1(ks_##NAME, F, 2, 2, qmv_ks_impl)
+// The direct and the staged decode kernels (Kernel::QmvQ, QmvS) in every QV_SHAPES shape.
+#define LLORCH_KD(NAME, F) LLORCH_QV(NAME, F, qmv_k_impl) LLORCH_QV(ks_##NAME, F, qmv_ks_impl)
 
 LLORCH_KD(q4_k, F_Q4K)
 LLORCH_KD(q5_k, F_Q5K)

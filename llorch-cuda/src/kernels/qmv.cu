@@ -91,11 +91,7 @@ __device__ __forceinline__ void qmv_q_impl(QvSeg s0_, QvSeg s1_, QvSeg s2_, int 
                       (size_t)((first + Q<F>::ELEMS - 1) / Q<F>::ELEMS) * Q<F>::BYTES, lane, 32);
     }
     grid_wait();
-    float acc[R][T];
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int t = 0; t < T; ++t) acc[r][t] = 0.0f;
+    float acc[R][T] = {};
     for (int s0 = 0; s0 < steps; s0 += TC_WARPS * U) {
         typename I::Raw raw[U][R];
         uint4 xq[U][G][T];

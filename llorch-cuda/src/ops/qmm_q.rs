@@ -198,15 +198,8 @@ impl Gpu {
         if rows == 0 || ntok == 0 {
             return Ok(());
         }
-        if let Some(per_warp) = self.decode_rows(fmt, cols, &[rows], ntok) {
-            return self.qmv_q(
-                fmt,
-                cols,
-                q,
-                ntok,
-                per_warp,
-                &mut [ProductPart { w, rows, y }],
-            );
+        if let Some(plan) = self.decode_plan(fmt, cols, &[rows], ntok) {
+            return self.qmv_q(fmt, cols, q, ntok, plan, &mut [ProductPart { w, rows, y }]);
         }
         if let Some(tile) = self.staged_tile(fmt, rows, ntok) {
             return self.qmm_s(fmt, w, rows, cols, q, ntok, tile, y);
@@ -249,14 +242,19 @@ impl Gpu {
     }
 }
 
-/// The rows of each of 1-3 grouped matrices, 0 for absent ones (their kernels' third
-/// argument of each segment).
-pub(super) fn part_rows(parts: &[ProductPart<'_, '_, '_>]) -> Result<[i32; 3]> {
-    let mut rows = [0i32; 3];
-    for (r, p) in rows.iter_mut().zip(parts) {
-        *r = int(p.rows)?;
+/// The rows of each of 1-3 grouped matrices, 0 for absent ones.
+pub(super) fn part_heights(parts: &[ProductPart<'_, '_, '_>]) -> [usize; 3] {
+    let mut h = [0; 3];
+    for (h, p) in h.iter_mut().zip(parts) {
+        *h = p.rows;
     }
-    Ok(rows)
+    h
+}
+
+/// [`part_heights`] as the kernels' third argument of each segment.
+pub(super) fn part_rows(parts: &[ProductPart<'_, '_, '_>]) -> Result<[i32; 3]> {
+    let [a, b, c] = part_heights(parts);
+    Ok([int(a)?, int(b)?, int(c)?])
 }
 
 /// Pushes the grouped kernels' three (weights, outputs, rows) segments: `parts`, then

@@ -5,7 +5,7 @@
 
 use cudarc::driver::PushKernelArg;
 
-use super::qmm_q::{ProductPart, QActs, check_q_product, part_rows, push_parts};
+use super::qmm_q::{ProductPart, QActs, check_q_product, part_heights, part_rows, push_parts};
 use super::*;
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -61,35 +61,47 @@ impl Default for DecodeProducts {
     }
 }
 
+/// How a decode product runs: rows per warp, and whether its k-quant blocks go through
+/// shared memory (`qmv_ks_impl`, kquant_decode.cu).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DecodePlan {
+    /// Rows per warp (1, 2 or 4).
+    pub per_warp: u8,
+    /// The staged kernel.
+    pub staged: bool,
+}
+
 impl Gpu {
-    /// Rows per warp of the decode product for `ntok` tokens on one launch's matrices
-    /// of `heights` rows, or `None` when the tensor-core product takes the step
-    /// ([`DecodeProducts`]).
-    pub(super) fn decode_rows(
+    /// The decode product for `ntok` tokens on one launch's matrices of `heights` rows,
+    /// or `None` when the tensor-core product takes the step ([`DecodeProducts`]).
+    pub(super) fn decode_plan(
         &self,
         fmt: QFormat,
         cols: usize,
         heights: &[usize],
         ntok: usize,
-    ) -> Option<u8> {
-        let staged = self.kd_staged(fmt, cols, 2, heights);
-        let rows: usize = heights.iter().sum();
-        decode_choice(self.decode_products(), fmt, rows, ntok, staged, self.sms())
-    }
-
-    /// Whether the decode product of `fmt` over matrices of `heights` rows copies its
-    /// blocks through shared memory (`qmv_ks_impl`, kquant_decode.cu): k-quants, when asked
-    /// ([`DecodeProducts::staged`]), the device gives the memory, and every matrix is a
-    /// whole number of 16-byte units (its copies stay inside it; the start is checked
-    /// 16-byte aligned with the product).
-    fn kd_staged(&self, fmt: QFormat, cols: usize, per_warp: u8, heights: &[usize]) -> bool {
-        fmt.is_kquant()
+    ) -> Option<DecodePlan> {
+        // K-quants whose every matrix is whole 16-byte units (the staged copies stay
+        // inside it; its start is checked 16-byte aligned with the product), when asked.
+        let stageable = fmt.is_kquant()
             && self.decode_products().staged
-            && self.smem_fits(kd_smem(fmt, per_warp))
             && heights.iter().all(|&rows| {
                 fmt.row_bytes(cols)
                     .is_some_and(|rb| (rows * rb).is_multiple_of(16))
-            })
+            });
+        let rows: usize = heights.iter().sum();
+        let per_warp = decode_choice(
+            self.decode_products(),
+            fmt,
+            rows,
+            ntok,
+            stageable,
+            self.sms(),
+        )?;
+        // The rows a warp stages must fit the block's shared memory: 1-2 rows always do
+        // (48 KiB, `staged_decode_fits_every_device`), 4 (only when forced) may not.
+        let staged = stageable && self.smem_fits(kd_smem(fmt, per_warp));
+        Some(DecodePlan { per_warp, staged })
     }
 
     /// [`Gpu::qmm_q`] of several matrices of one format and width over the same
@@ -103,13 +115,12 @@ impl Gpu {
         ntok: usize,
         parts: &mut [ProductPart<'_, '_, '_>],
     ) -> Result<()> {
-        let heights = part_heights(parts);
-        match self.decode_rows(fmt, cols, &heights, ntok) {
-            Some(per_warp) if parts.len() <= 3 => {
+        match self.decode_plan(fmt, cols, &part_heights(parts), ntok) {
+            Some(plan) if parts.len() <= 3 => {
                 for p in parts.iter() {
                     check_q_product(self, fmt, p.w, p.rows, cols, q, ntok, p.y)?;
                 }
-                self.qmv_q(fmt, cols, q, ntok, per_warp, parts)
+                self.qmv_q(fmt, cols, q, ntok, plan, parts)
             }
             _ => {
                 for p in parts.iter_mut() {
@@ -120,19 +131,19 @@ impl Gpu {
         }
     }
 
-    /// The decode kernels (`qmv.cu`) over 1-3 matrices: the same bits as the
-    /// tensor-core product, `per_warp` rows per warp (1, 2 or 4; 4 at one token), at
-    /// most 2 tokens.
-    /// Checked by the callers.
+    /// The decode kernels (`qmv.cu`, `kquant_decode.cu`) over 1-3 matrices as `plan`
+    /// says: the same bits as the tensor-core product, 1, 2 or 4 rows per warp (4 at one
+    /// token), at most 2 tokens. Checked by the callers.
     pub(super) fn qmv_q(
         &self,
         fmt: QFormat,
         cols: usize,
         q: &QActs,
         ntok: usize,
-        per_warp: u8,
+        plan: DecodePlan,
         parts: &mut [ProductPart<'_, '_, '_>],
     ) -> Result<()> {
+        let DecodePlan { per_warp, staged } = plan;
         let tokens = QV_SHAPES
             .iter()
             .filter(|&&(r, t)| r == per_warp && usize::from(t) >= ntok)
@@ -153,7 +164,7 @@ impl Gpu {
         let pw = usize::from(per_warp);
         let warps: usize = parts.iter().map(|p| p.rows.div_ceil(pw)).sum();
         let mut c = cfg((warps.div_ceil(QV_THREADS / 32).max(1), 1), QV_THREADS)?;
-        let kernel = if self.kd_staged(fmt, cols, per_warp, &part_heights(parts)) {
+        let kernel = if staged {
             c.shared_mem_bytes = kd_smem(fmt, per_warp) as u32;
             Kernel::QmvS {
                 fmt,
@@ -218,15 +229,6 @@ fn decode_choice(
     let per_warp = d.rows_per_warp.unwrap_or(auto);
     // Four rows per warp only at one token.
     Some(if ntok > 1 { per_warp.min(2) } else { per_warp })
-}
-
-/// The rows of each of 1-3 grouped matrices, 0 for absent ones.
-fn part_heights(parts: &[ProductPart<'_, '_, '_>]) -> [usize; 3] {
-    let mut h = [0; 3];
-    for (h, p) in h.iter_mut().zip(parts) {
-        *h = p.rows;
-    }
-    h
 }
 
 #[cfg(test)]
