@@ -2,11 +2,20 @@
 //
 // Keys are visited in position order in chunks of 128 that start at the row's
 // first visible position; the softmax is the online form (running max and sum),
-// each sum in a fixed order. A row's output depends only on its query, its
-// position and the cache: not on the batch or on prefill chunking (SYS-0003).
+// each sum in a fixed order (warp w weighs the values of positions w, w + 4, ... of
+// each chunk; the four warps' sums are added in warp order at the end). A row's
+// output depends only on its query, its position and the cache: not on the batch or
+// on prefill chunking (SYS-0003); prefetches (decode-sized steps) change no value.
 // Block: 128 threads (4 warps); head_dim and v_head_dim even and <= 256.
 #define ATT_CHUNK 128
-#define ATT_PER_WARP 8
+#define ATT_PER_WARP 16
+#define ATT_WARM_ROWS 64
+
+// Asks L2 for the `bytes` at p (whole 128-byte lines).
+__device__ __forceinline__ void prefetch_bytes(const u16* p, int bytes) {
+    const size_t a = (size_t)p, end = a + (size_t)bytes;
+    for (size_t l = a & ~(size_t)127; l < end; l += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(l));
+}
 
 // Lane `lane`'s share of q·k: dims 2*lane + 64*j, read as half pairs (fixed order).
 __device__ __forceinline__ float qk_part(const float2* q2, const u16* kp, int lane, int head_dim) {
@@ -56,16 +65,37 @@ extern "C" __global__ void __launch_bounds__(128)
     attention(const float* __restrict__ q, const u16* __restrict__ cache, float* __restrict__ out,
               const int* __restrict__ meta, const int* __restrict__ pages, int n_heads, int n_kv_heads,
               int head_dim, int v_head_dim, int page_size, int window, u8* Q, int2* M,
-              int qg) { grid_wait();
+              int qg) {
     __shared__ float sc[ATT_CHUNK];
     __shared__ int slot[ATT_CHUNK];
     const int row = blockIdx.x, h = blockIdx.y;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = h / (n_heads / n_kv_heads);
+    // The plan (meta, pages) is copied before the step's kernels, so it is read before
+    // the graph wait, with the first chunk's slots; the key and value rows of the first
+    // two chunks are asked of L2 then, while the kernel before finishes (a prefetch
+    // reads nothing early: the rows of this step's positions are read after the wait).
     const int pos = meta[2 * row];
     const int* pt = pages + meta[2 * row + 1];
     const int kv_width = n_kv_heads * (head_dim + v_head_dim);
     const int lo = window > 0 ? max(0, pos + 1 - window) : 0;
+    const int k_off = g * head_dim, v_off = n_kv_heads * head_dim + g * v_head_dim;
+    // Only steps of few rows (decode) warm L2: prefill's many blocks measured slower.
+    const bool warm_rows = gridDim.x <= ATT_WARM_ROWS;
+    // Prefetches the rows of position p (one position per thread).
+    auto warm = [&](int p) {
+        if (!warm_rows) return;
+        const size_t s = (size_t)(pt[p / page_size] * page_size + p % page_size) * kv_width;
+        prefetch_bytes(cache + s + k_off, 2 * head_dim);
+        prefetch_bytes(cache + s + v_off, 2 * v_head_dim);
+    };
+    if (lo + (int)threadIdx.x <= pos) {
+        const int p = lo + threadIdx.x;
+        slot[threadIdx.x] = pt[p / page_size] * page_size + p % page_size;
+        warm(p);
+    }
+    if (lo + ATT_CHUNK + (int)threadIdx.x <= pos) warm(lo + ATT_CHUNK + threadIdx.x);
+    grid_wait();
     const float* qr = q + ((size_t)row * n_heads + h) * head_dim;
     float2 q2[4];
 #pragma unroll
@@ -73,16 +103,20 @@ extern "C" __global__ void __launch_bounds__(128)
         const int d = 2 * lane + 64 * j;
         q2[j] = d < head_dim ? make_float2(qr[d], qr[d + 1]) : make_float2(0.0f, 0.0f);
     }
-    const int k_off = g * head_dim, v_off = n_kv_heads * head_dim + g * v_head_dim;
-    const int dv = 2 * threadIdx.x;  // this thread's pair of value dims
-    float m = NEG_INF, l = 0.0f, a0 = 0.0f, a1 = 0.0f;
+    // Each warp's share of the weighted values: lane `lane` holds value dims
+    // 2 * lane + 64 * j (+1); the warps' shares are added in warp order at the end.
+    float m = NEG_INF, l = 0.0f, av[4][2] = {};
     for (int c0 = lo; c0 <= pos; c0 += ATT_CHUNK) {
         const int n = min(ATT_CHUNK, pos + 1 - c0);
-        // The chunk's cache slots, then its scores: each warp takes 8 positions at a
-        // time (their key loads in flight together), 32 per round.
-        if (threadIdx.x < n) {
-            const int p = c0 + threadIdx.x;
-            slot[threadIdx.x] = pt[p / page_size] * page_size + p % page_size;
+        // The chunk's cache slots (the first's are in) and the next chunk's rows asked
+        // of L2, then its scores: each warp takes 16 positions at a time
+        // (their key loads in flight together), 64 per round.
+        if (c0 != lo) {
+            if (threadIdx.x < n) {
+                const int p = c0 + threadIdx.x;
+                slot[threadIdx.x] = pt[p / page_size] * page_size + p % page_size;
+            }
+            if (c0 + ATT_CHUNK + (int)threadIdx.x <= pos) warm(c0 + ATT_CHUNK + threadIdx.x);
         }
         __syncthreads();
         for (int i = warp * ATT_PER_WARP; i < n; i += 4 * ATT_PER_WARP) {
@@ -102,7 +136,8 @@ extern "C" __global__ void __launch_bounds__(128)
         }
         __syncthreads();
         // The chunk's max (exact in any order) and sum of exp (each lane its four in
-        // order, then the warp's butterfly): every warp computes the same.
+        // order, then the warp's butterfly): every warp computes the same, and the
+        // exponentials again where it weighs the values (the same values).
         float cmax = NEG_INF;
 #pragma unroll
         for (int k = 0; k < ATT_CHUNK / 32; ++k)
@@ -111,40 +146,59 @@ extern "C" __global__ void __launch_bounds__(128)
         for (int off = 16; off > 0; off >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(FULL_MASK, cmax, off));
         const float m_new = fmaxf(m, cmax);
         const float alpha = expf(m - m_new);
-        __syncthreads();
-        if (threadIdx.x < n) sc[threadIdx.x] = expf(sc[threadIdx.x] - m_new);
-        __syncthreads();
         float sum = 0.0f;
 #pragma unroll
         for (int k = 0; k < ATT_CHUNK / 32; ++k)
-            if (lane + 32 * k < n) sum += sc[lane + 32 * k];
+            if (lane + 32 * k < n) sum += expf(sc[lane + 32 * k] - m_new);
         sum = warp_sum(sum);
         l = l * alpha + sum;
-        if (dv < v_head_dim) {
-            const u16* vb = cache + v_off + dv;
-            float b0 = a0 * alpha, b1 = a1 * alpha;
-#pragma unroll 16
-            for (int i = 0; i < n; ++i) {
-                const u32 vv = *(const u32*)(vb + (size_t)slot[i] * kv_width);
-                b0 = fmaf(sc[i], h2f((u16)(vv & 0xffff)), b0);
-                b1 = fmaf(sc[i], h2f((u16)(vv >> 16)), b1);
+        // The values: warp w takes positions w, w + 4, ... of the chunk, in order.
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            av[j][0] *= alpha;
+            av[j][1] *= alpha;
+        }
+        const u16* vb = cache + v_off + 2 * lane;
+#pragma unroll 8
+        for (int i = warp; i < n; i += 4) {
+            const u16* vr = vb + (size_t)slot[i] * kv_width;
+            const float p = expf(sc[i] - m_new);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                if (64 * j + 2 * lane < v_head_dim) {
+                    const u32 vv = *(const u32*)(vr + 64 * j);
+                    av[j][0] = fmaf(p, h2f((u16)(vv & 0xffff)), av[j][0]);
+                    av[j][1] = fmaf(p, h2f((u16)(vv >> 16)), av[j][1]);
+                }
             }
-            a0 = b0;
-            a1 = b1;
         }
         m = m_new;
         __syncthreads();
     }
     grid_trigger();  // the main loop is done: the next kernel may be placed
+    // The warps' shares added in warp order; thread t then holds dims 2t, 2t + 1.
+    __shared__ float vs[4][256];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const int d = 64 * j + 2 * lane;
+        if (d < v_head_dim) {
+            vs[warp][d] = av[j][0];
+            vs[warp][d + 1] = av[j][1];
+        }
+    }
+    __syncthreads();
+    const int dv = 2 * threadIdx.x;
+    float o0 = 0.0f, o1 = 0.0f;
     const size_t at = ((size_t)row * n_heads + h) * v_head_dim + dv;
     if (dv < v_head_dim) {
-        out[at] = a0 / l;
-        out[at + 1] = a1 / l;
+        o0 = (((vs[0][dv] + vs[1][dv]) + vs[2][dv]) + vs[3][dv]) / l;
+        o1 = (((vs[0][dv + 1] + vs[1][dv + 1]) + vs[2][dv + 1]) + vs[3][dv + 1]) / l;
+        out[at] = o0;
+        out[at + 1] = o1;
     }
     // Warp w holds dims 64w .. 64w + 63: two whole blocks when v_head_dim % 64 == 0;
     // a group of 256 is the head's four warps (v_head_dim 256).
     if (Q == 0) return;
-    const float o0 = a0 / l, o1 = a1 / l;
     const size_t blk = (at - (threadIdx.x & 15) * 2) >> 5;
     if (qg == 256) {
         __shared__ u32 keys[8];

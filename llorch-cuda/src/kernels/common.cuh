@@ -48,7 +48,9 @@ __device__ double block_sum_d(double v, double* red) {
     if (lane == 0) red[warp] = v;
     __syncthreads();
     double s = 0.0;
-    for (int w = 0; w < nw; ++w) s += red[w];
+#pragma unroll
+    for (int w = 0; w < 32; ++w)
+        if (w < nw) s += red[w];  // unrolled: the loads go out together
     return s;
 }
 

@@ -123,7 +123,7 @@ __device__ __forceinline__ void add_normed_impl(float* __restrict__ x, const flo
     const double part = load_row<RR>(o, off, width, ov);
     load_row<RR>(x, off, width, xv);
     if (NORM_EARLY(RR)) load_w<RR>(w, width, wv);
-    const double oss = block_sum_d(part, red);
+    const double oss = w != 0 ? block_sum_d(part, red) : 0.0;
     if (!NORM_EARLY(RR)) load_w<RR>(w, width, wv);
     add_residual<RR>(xv, ov, wv, w != 0, oss, width, eps);
 #pragma unroll
@@ -150,7 +150,8 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
         load_w<RR>(w, width, wv);
         load_w<RR>(next_w, width, nv);
     }
-    const double oss = block_sum_d(part, red);
+    // o's own norm only with post-norm weights (w == 0 for the whole launch).
+    const double oss = w != 0 ? block_sum_d(part, red) : 0.0;
     if (!NORM_EARLY(RR)) load_w<RR>(w, width, wv);
     add_residual<RR>(xv, ov, wv, w != 0, oss, width, eps);
     double ss = 0.0;
