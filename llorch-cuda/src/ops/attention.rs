@@ -10,7 +10,9 @@ use crate::gpu::{Gpu, IndexBuf};
 use crate::kernels::Kernel;
 
 /// Where each query row's keys live: its position and its page table, checked
-/// against the cache's page count when set.
+/// against the cache's page count when set. Only [`AttnPlan::set`]'s host copies,
+/// queued before a step's kernels, write it — never a kernel — so the attention
+/// kernel reads it before its graph wait.
 #[derive(Debug, Default)]
 pub struct AttnPlan {
     meta: IndexBuf,
