@@ -4,6 +4,21 @@
 # device tool). scripts/gpu-run.sh runs them there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# VARIANT=<name>: only gpu_bench and the kernels (NVRTC130 needed), packed as
+# .device-bundle-<name>.tgz for gpu-run.sh's <name>:<step> A/B runs.
+if [ -n "${VARIANT:-}" ]; then
+    : "${NVRTC130:?VARIANT bundles need NVRTC130 (the kernels are compiled here)}"
+    cargo build --release -p llorch-benches --bin gpu_bench --bin qmm_bench
+    V=$(mktemp -d)
+    mkdir -p "$V/.device-bundle/bin"
+    cp target/release/gpu_bench "$V/.device-bundle/bin/"
+    strip "$V/.device-bundle/bin/gpu_bench"
+    LD_LIBRARY_PATH=$NVRTC130 target/release/qmm_bench --precompile sm_90a "$V/.device-bundle/kernels"
+    tar czf ".device-bundle-$VARIANT.tgz" -C "$V" .device-bundle
+    rm -rf "$V"
+    ls -la ".device-bundle-$VARIANT.tgz"
+    exit 0
+fi
 cargo build --release -p llorch-benches --bin gpu_bench --bin qmm_bench --bin tc_probe -p llorch-daemons --bin llorch --bin worker-orcd
 T=$(cargo test --release --no-run -p llorch-worker --test cuda 2>&1 | sed -n 's/.*Executable tests\/cuda.rs (\(.*\))/\1/p')
 TP=$(cargo test --release --no-run -p llorch-worker --test cuda_products 2>&1 | sed -n 's/.*Executable tests\/cuda_products.rs (\(.*\))/\1/p')

@@ -18,6 +18,7 @@
 #   real         gpu_bench and llorch generate on the demo model
 #   worker       worker-orcd on the demo model: SSE, health, metrics, drain
 #   prev-<step>  <step> with the binaries of .device-bundle-prev.tgz (A/B; logs in $OUT/prev)
+#   <name>:<step> a bench step with .device-bundle-<name>.tgz (VARIANT=<name> gpu-bundle.sh)
 # (BENCH: extra gpu_bench flags for the synth and real steps, e.g. --no-overlap)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -36,16 +37,22 @@ nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,dri
 bench() { $B/gpu_bench --device cuda:0 --prefill 512 --seqs 64 ${BENCH:-} "$@"; }
 # A/B runs: a second bundle carried as .device-bundle-prev.tgz (an earlier build) runs
 # any step as prev-<step>, its logs named prev-<file>.
-if [ -f .device-bundle-prev.tgz ]; then
-    rm -rf /tmp/prev && mkdir -p /tmp/prev && tar xzf .device-bundle-prev.tgz -C /tmp/prev
-    cp -n /tmp/prev/.device-bundle/kernels/* /tmp/kernels/ 2>/dev/null
-fi
+# Variant bundles (scripts/gpu-bundle.sh with VARIANT=<name>: gpu_bench and the
+# kernels only) carried as .device-bundle-<name>.tgz run the bench steps as
+# <name>:<step>, logs in $OUT/<name>.
+for t in .device-bundle-*.tgz; do
+    [ -f "$t" ] || continue
+    v=${t#.device-bundle-}; v=${v%.tgz}
+    rm -rf "/tmp/$v" && mkdir -p "/tmp/$v" && tar xzf "$t" -C "/tmp/$v"
+    cp -n "/tmp/$v"/.device-bundle/kernels/* /tmp/kernels/ 2>/dev/null
+done
 B_NEW=$B OUT_NEW=$OUT
 for step in "$@"; do
     echo "=== $step ($SECONDS s)"
     B=$B_NEW OUT=$OUT_NEW
-    case $step in prev-*)
-        step=${step#prev-} B=/tmp/prev/.device-bundle/bin OUT=$OUT_NEW/prev; mkdir -p "$OUT" ;;
+    case $step in
+        prev-*) step=${step#prev-} B=/tmp/prev/.device-bundle/bin OUT=$OUT_NEW/prev; mkdir -p "$OUT" ;;
+        *:*) v=${step%%:*} step=${step#*:}; B=/tmp/$v/.device-bundle/bin OUT=$OUT_NEW/$v; mkdir -p "$OUT" ;;
     esac
     case $step in
         tests)
