@@ -35,11 +35,9 @@ export LLORCH_MODEL_DIR=/tmp/models LLORCH_FIXTURE_DIR=.device-bundle/fixtures
 B=.device-bundle/bin
 nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,driver_version --format=csv | tee -a "$OUT/gpu.txt"
 bench() { $B/gpu_bench --device cuda:0 --prefill 512 --seqs 64 ${BENCH:-} "$@"; }
-# A/B runs: a second bundle carried as .device-bundle-prev.tgz (an earlier build) runs
-# any step as prev-<step>, its logs named prev-<file>.
-# Variant bundles (scripts/gpu-bundle.sh with VARIANT=<name>: gpu_bench and the
-# kernels only) carried as .device-bundle-<name>.tgz run the bench steps as
-# <name>:<step>, logs in $OUT/<name>.
+# A/B runs: another bundle carried as .device-bundle-<name>.tgz (an earlier full build
+# as `prev`, or scripts/gpu-bundle.sh's VARIANT=<name>: gpu_bench and the kernels) runs
+# a step as <name>:<step> (prev-<step> too), its logs in $OUT/<name>.
 for t in .device-bundle-*.tgz; do
     [ -f "$t" ] || continue
     v=${t#.device-bundle-}; v=${v%.tgz}
@@ -50,9 +48,9 @@ B_NEW=$B OUT_NEW=$OUT
 for step in "$@"; do
     echo "=== $step ($SECONDS s)"
     B=$B_NEW OUT=$OUT_NEW
-    case $step in
-        prev-*) step=${step#prev-} B=/tmp/prev/.device-bundle/bin OUT=$OUT_NEW/prev; mkdir -p "$OUT" ;;
-        *:*) v=${step%%:*} step=${step#*:}; B=/tmp/$v/.device-bundle/bin OUT=$OUT_NEW/$v; mkdir -p "$OUT" ;;
+    case $step in prev-*) step="prev:${step#prev-}" ;; esac  # prev-<step> = prev:<step>
+    case $step in *:*)
+        v=${step%%:*} step=${step#*:}; B=/tmp/$v/.device-bundle/bin OUT=$OUT_NEW/$v; mkdir -p "$OUT" ;;
     esac
     case $step in
         tests)

@@ -11,12 +11,6 @@
 #define ATT_PER_WARP 16
 #define ATT_WARM_ROWS 64
 
-// Asks L2 for the `bytes` at p (whole 128-byte lines).
-__device__ __forceinline__ void prefetch_bytes(const u16* p, int bytes) {
-    const size_t a = (size_t)p, end = a + (size_t)bytes;
-    for (size_t l = a & ~(size_t)127; l < end; l += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(l));
-}
-
 // Lane `lane`'s share of q·k: dims 2*lane + 64*j, read as half pairs (fixed order).
 __device__ __forceinline__ float qk_part(const float2* q2, const u16* kp, int lane, int head_dim) {
     float part = 0.0f;
@@ -82,19 +76,19 @@ extern "C" __global__ void __launch_bounds__(128)
     const int k_off = g * head_dim, v_off = n_kv_heads * head_dim + g * v_head_dim;
     // Only steps of few rows (decode) warm L2: prefill's many blocks measured slower.
     const bool warm_rows = gridDim.x <= ATT_WARM_ROWS;
-    // Prefetches the rows of position p (one position per thread).
-    auto warm = [&](int p) {
+    // The cache slot of position p, and the prefetch of its rows (one per thread).
+    auto slot_of = [&](int p) { return pt[p / page_size] * page_size + p % page_size; };
+    auto warm = [&](int s) {
         if (!warm_rows) return;
-        const size_t s = (size_t)(pt[p / page_size] * page_size + p % page_size) * kv_width;
-        prefetch_bytes(cache + s + k_off, 2 * head_dim);
-        prefetch_bytes(cache + s + v_off, 2 * v_head_dim);
+        const u16* r = cache + (size_t)s * kv_width;
+        prefetch_bytes(r + k_off, 2 * head_dim);
+        prefetch_bytes(r + v_off, 2 * v_head_dim);
     };
     if (lo + (int)threadIdx.x <= pos) {
-        const int p = lo + threadIdx.x;
-        slot[threadIdx.x] = pt[p / page_size] * page_size + p % page_size;
-        warm(p);
+        slot[threadIdx.x] = slot_of(lo + threadIdx.x);
+        warm(slot[threadIdx.x]);
     }
-    if (lo + ATT_CHUNK + (int)threadIdx.x <= pos) warm(lo + ATT_CHUNK + threadIdx.x);
+    if (lo + ATT_CHUNK + (int)threadIdx.x <= pos) warm(slot_of(lo + ATT_CHUNK + threadIdx.x));
     grid_wait();
     const float* qr = q + ((size_t)row * n_heads + h) * head_dim;
     float2 q2[4];
@@ -112,11 +106,8 @@ extern "C" __global__ void __launch_bounds__(128)
         // of L2, then its scores: each warp takes 16 positions at a time
         // (their key loads in flight together), 64 per round.
         if (c0 != lo) {
-            if (threadIdx.x < n) {
-                const int p = c0 + threadIdx.x;
-                slot[threadIdx.x] = pt[p / page_size] * page_size + p % page_size;
-            }
-            if (c0 + ATT_CHUNK + (int)threadIdx.x <= pos) warm(c0 + ATT_CHUNK + threadIdx.x);
+            if (threadIdx.x < n) slot[threadIdx.x] = slot_of(c0 + threadIdx.x);
+            if (c0 + ATT_CHUNK + (int)threadIdx.x <= pos) warm(slot_of(c0 + ATT_CHUNK + threadIdx.x));
         }
         __syncthreads();
         for (int i = warp * ATT_PER_WARP; i < n; i += 4 * ATT_PER_WARP) {

@@ -120,11 +120,17 @@ __device__ __forceinline__ void grid_start() {
 // Asks L2 for the first `bytes` of each of `nrows` weight rows (stride rb) at W, one
 // 128-byte line per thread and turn: what a product reads first, fetched before its
 // `grid_wait` while the kernel before it finishes. Weights only (nothing writes them).
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 __device__ __forceinline__ void prefetch_rows(const u8* W, size_t rb, int nrows, size_t bytes, int tid,
                                               int nthreads) {
     const int lines = (int)(((bytes < rb ? bytes : rb) + 127) / 128);
     for (int i = tid; i < nrows * lines; i += nthreads)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(W + (size_t)(i / lines) * rb + (size_t)(i % lines) * 128));
+        prefetch_l2(W + (size_t)(i / lines) * rb + (size_t)(i % lines) * 128);
+}
+// Asks L2 for the `bytes` at p, one thread: every 128-byte line they touch.
+__device__ __forceinline__ void prefetch_bytes(const void* p, int bytes) {
+    const size_t a = (size_t)p, end = a + (size_t)bytes;
+    for (size_t l = a & ~(size_t)127; l < end; l += 128) prefetch_l2((const void*)l);
 }
 
 // Asynchronous copies to shared memory (cp.async, sm_80 on).
