@@ -2,7 +2,7 @@
 # One call on the GPU machine (it has no Rust toolchain): unpacks the bundle that
 # scripts/gpu-bundle.sh packed (.device-bundle.tgz: binaries, fixture, kernels
 # compiled for the card), keeps any model piece carried in .device-piece*/ under
-# /tmp/models (joined and sha256-checked once all five are there), then runs the
+# /tmp/models (joined and sha256-checked once all four are there), then runs the
 # steps named on the command line, logging to $OUT:
 #   tests        the GPU tests (TESTS: a filter)
 #   qmm          single products per kernel path (QMM: extra flags)
@@ -27,7 +27,7 @@ if [ -f .device-bundle.tgz ]; then rm -rf .device-bundle && tar xzf .device-bund
 cp -n .device-bundle/kernels/* /tmp/kernels/ 2>/dev/null
 cp .device-piece*/* /tmp/models/ 2>/dev/null
 M=/tmp/models/gemma-3-270m-q4_k_m.gguf
-if [ ! -f $M ] && [ "$(ls /tmp/models/gemma.part.* 2>/dev/null | wc -l)" = 5 ]; then
+if [ ! -f $M ] && [ "$(ls /tmp/models/gemma.part.* 2>/dev/null | wc -l)" = 4 ]; then
     cat /tmp/models/gemma.part.* > $M && rm -f /tmp/models/gemma.part.*
     echo "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818  $M" | sha256sum -c || rm -f $M
 fi
