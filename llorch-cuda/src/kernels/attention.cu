@@ -76,7 +76,8 @@ extern "C" __global__ void __launch_bounds__(128)
     const int k_off = g * head_dim, v_off = n_kv_heads * head_dim + g * v_head_dim;
     // Only steps of few rows (decode) warm L2: prefill's many blocks measured slower.
     const bool warm_rows = gridDim.x <= ATT_WARM_ROWS;
-    // The cache slot of position p, and the prefetch of its rows (one per thread).
+    // The cache slot of position p; the prefetch of a slot's rows, or of a position's
+    // (its slot looked up only where steps warm L2).
     auto slot_of = [&](int p) { return pt[p / page_size] * page_size + p % page_size; };
     auto warm = [&](int s) {
         if (!warm_rows) return;
@@ -84,11 +85,19 @@ extern "C" __global__ void __launch_bounds__(128)
         prefetch_bytes(r + k_off, 2 * head_dim);
         prefetch_bytes(r + v_off, 2 * v_head_dim);
     };
-    if (lo + (int)threadIdx.x <= pos) {
-        slot[threadIdx.x] = slot_of(lo + threadIdx.x);
-        warm(slot[threadIdx.x]);
-    }
-    if (lo + ATT_CHUNK + (int)threadIdx.x <= pos) warm(slot_of(lo + ATT_CHUNK + threadIdx.x));
+    auto warm_at = [&](int p) {
+        if (warm_rows) warm(slot_of(p));
+    };
+    // The `n` cache slots of the chunk at c0 (their rows asked of L2 too with `own`),
+    // and the next chunk's rows asked of L2: one position per thread.
+    auto stage = [&](int c0, int n, bool own) {
+        if ((int)threadIdx.x < n) {
+            slot[threadIdx.x] = slot_of(c0 + threadIdx.x);
+            if (own) warm(slot[threadIdx.x]);
+        }
+        if (c0 + ATT_CHUNK + (int)threadIdx.x <= pos) warm_at(c0 + ATT_CHUNK + threadIdx.x);
+    };
+    stage(lo, min(ATT_CHUNK, pos + 1 - lo), true);
     grid_wait();
     const float* qr = q + ((size_t)row * n_heads + h) * head_dim;
     float2 q2[4];
@@ -102,13 +111,10 @@ extern "C" __global__ void __launch_bounds__(128)
     float m = NEG_INF, l = 0.0f, av[4][2] = {};
     for (int c0 = lo; c0 <= pos; c0 += ATT_CHUNK) {
         const int n = min(ATT_CHUNK, pos + 1 - c0);
-        // The chunk's cache slots (the first's are in) and the next chunk's rows asked
-        // of L2, then its scores: each warp takes 16 positions at a time
-        // (their key loads in flight together), 64 per round.
-        if (c0 != lo) {
-            if (threadIdx.x < n) slot[threadIdx.x] = slot_of(c0 + threadIdx.x);
-            if (c0 + ATT_CHUNK + (int)threadIdx.x <= pos) warm(slot_of(c0 + ATT_CHUNK + threadIdx.x));
-        }
+        // The chunk's cache slots (the first's staged before the wait) and the next
+        // chunk's rows asked of L2, then its scores: each warp takes 16 positions at a
+        // time (their key loads in flight together), 64 per round.
+        if (c0 != lo) stage(c0, n, false);
         __syncthreads();
         for (int i = warp * ATT_PER_WARP; i < n; i += 4 * ATT_PER_WARP) {
             float e[ATT_PER_WARP];
