@@ -121,7 +121,10 @@ impl Case {
         let scores: Vec<f64> = (lo..=pos)
             .map(|p| {
                 let k = &row(p)[g * d.head_dim..][..d.head_dim];
-                q.iter().zip(k).map(|(&a, &b)| f64::from(a) * half_to_f64(b)).sum()
+                q.iter()
+                    .zip(k)
+                    .map(|(&a, &b)| f64::from(a) * half_to_f64(b))
+                    .sum()
             })
             .collect();
         let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -147,8 +150,16 @@ fn attention_segments_split_or_walked_give_the_same_bits() {
     // same bits whether each has its own block or one block walks them, and the result
     // is the float64 attention.
     let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
-    let positions = [0u32, 5, 31, 32, 33, 100, 127, 128, 129, 300, 511, 512, 513, 700, 1099];
-    for (head, window) in [(64, None), (128, None), (256, None), (128, Some(40)), (256, Some(300))] {
+    let positions = [
+        0u32, 5, 31, 32, 33, 100, 127, 128, 129, 300, 511, 512, 513, 700, 1099,
+    ];
+    for (head, window) in [
+        (64, None),
+        (128, None),
+        (256, None),
+        (128, Some(40)),
+        (256, Some(300)),
+    ] {
         let case = Case::new(head, window, &positions);
         let mut split = AttnSplit::new(&gpu, head).unwrap();
         let mut walk = AttnSplit::with_pairs(&gpu, head, 0).unwrap();
@@ -156,8 +167,14 @@ fn attention_segments_split_or_walked_give_the_same_bits() {
         let b = case.run(&gpu, &mut walk);
         // Twice split: the counters were left at zero.
         let c = case.run(&gpu, &mut split);
-        assert!(bits(&a) == bits(&b), "heads of {head}, window {window:?}: split != walked");
-        assert!(bits(&a) == bits(&c), "heads of {head}, window {window:?}: split runs differ");
+        assert!(
+            bits(&a) == bits(&b),
+            "heads of {head}, window {window:?}: split != walked"
+        );
+        assert!(
+            bits(&a) == bits(&c),
+            "heads of {head}, window {window:?}: split runs differ"
+        );
         let d = &case.dims;
         let mut worst = 0.0f64;
         for r in 0..positions.len() {
@@ -170,7 +187,10 @@ fn attention_segments_split_or_walked_give_the_same_bits() {
             }
         }
         eprintln!("heads of {head}, window {window:?}: worst relative |Δ| {worst:.2e}");
-        assert!(worst < 1e-4, "heads of {head}, window {window:?}: {worst:.2e} from f64");
+        assert!(
+            worst < 1e-4,
+            "heads of {head}, window {window:?}: {worst:.2e} from f64"
+        );
     }
 }
 

@@ -1,8 +1,8 @@
 //! One forward pass on the GPU: the launches of a model step, for every architecture.
 
 use llorch_cuda::{
-    AttnDims, AttnPlan, AttnSplit, CudaError, CudaSlice, CudaView, CudaViewMut, DrawBuf, Gpu, IndexBuf,
-    ProductPart, QActs, QGroup, QkvOp, TOPK_MAX, TopKScratch,
+    AttnDims, AttnPlan, AttnSplit, CudaError, CudaSlice, CudaView, CudaViewMut, DrawBuf, Gpu,
+    IndexBuf, ProductPart, QActs, QGroup, QkvOp, TOPK_MAX, TopKScratch,
 };
 
 use super::weights::{DMatrix, DeviceWeights};
