@@ -146,7 +146,7 @@ impl Case {
 #[test]
 #[ignore = "needs a CUDA GPU: run with --ignored on the GPU machine"]
 fn attention_segments_split_or_walked_give_the_same_bits() {
-    // SYS-0003: a row's segments (1-16 of them: 1 to 1 100 positions, windows) give the
+    // SYS-0003: a row's segments (1-16 of them: 1 to 4 001 positions, windows) give the
     // same bits whether each has its own block or one block walks them, and the result
     // is the float64 attention.
     let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
