@@ -151,7 +151,7 @@ fn attention_segments_split_or_walked_give_the_same_bits() {
     // is the float64 attention.
     let gpu = Gpu::open(0, Some(&llorch_worker::demo::kernel_cache_dir())).unwrap();
     let positions = [
-        0u32, 5, 31, 32, 33, 100, 127, 128, 129, 300, 511, 512, 513, 700, 1099,
+        0u32, 5, 31, 32, 33, 100, 127, 128, 129, 300, 511, 512, 513, 700, 1099, 2100, 4000,
     ];
     for (head, window) in [
         (64, None),
