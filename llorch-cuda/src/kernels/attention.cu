@@ -2,17 +2,17 @@
 //
 // A row's visible positions are cut in segments whose length depends only on how many
 // there are (att_seg_len: up to 4 segments of 32-128 for rows of up to 512 positions,
-// then segments of 128, at most ATT_MAX_SEG). Within a segment keys are visited in
-// position order in chunks of up to 128, online (running max and sum), each sum in a
-// fixed order: warp w weighs the values of positions w, w + 4, ... of each chunk. Each
-// warp merges its segments' value sums in segment order (att_merge; the max and sum are
-// the block's, the same in every warp) and the four warps' results are added in warp
-// order at the end. A launch either gives each segment its own block (gridDim.z ==
+// then segments of 128, at most ATT_MAX_SEG), each segment's
+// softmax is formed on its own and the segments are merged in order (att_merge). Within
+// a segment keys are visited in position order in chunks of up to 128, online (running
+// max and sum), each sum in a fixed order: warp w weighs the values of positions w,
+// w + 4, ... of each chunk and the four warps' sums are added in warp order at the end
+// of the segment. A launch either gives each segment its own block (gridDim.z ==
 // ATT_MAX_SEG: small steps; the last block of a row and head to finish merges the
-// others' partials from `part`) or walks them in one block; both merge the same values
-// in the same order, so a row's output depends only on its query, its position and the
-// cache: not on the batch, the launch or prefill chunking (SYS-0003). Prefetches
-// (decode-sized steps) change no value.
+// others' partial results from `part`, in segment order) or walks them in one block;
+// both merge the same values in the same order, so a row's output depends only on its
+// query, its position and the cache: not on the batch, the launch or prefill chunking
+// (SYS-0003). Prefetches (decode-sized steps) change no value.
 // Block: 128 threads (4 warps); head_dim and v_head_dim even and <= 256.
 #define ATT_CHUNK 128
 #define ATT_PER_WARP 8
@@ -20,25 +20,21 @@
 #define ATT_MAX_SEG 16
 
 // Positions per segment of a row with `npos` visible (whole 32s): a quarter of the row
-// within [32, 128], or a sixteenth of it when that is longer.
+// within [32, 128], or a sixteenth of it when that is longer (at most ATT_MAX_SEG).
 __device__ __forceinline__ int att_seg_len(int npos) {
     const int quarter = min(128, max(32, ((npos + 3) / 4 + 31) & ~31));
     return max(quarter, ((npos + ATT_MAX_SEG - 1) / ATT_MAX_SEG + 31) & ~31);
 }
 
-// Merges a segment's (max m, sum l, this lane's value sums av) into the running ones;
-// the one merge of every launch mode (explicit roundings: the same bits wherever
-// inlined).
-__device__ __forceinline__ void att_merge(float& mx, float& lx, float (&ov)[4][2], float m, float l,
-                                          const float (&av)[4][2]) {
+// Merges a segment's (max, sum, value sums of two dims) into the running ones; the
+// one merge of every launch mode (explicit roundings: the same bits wherever inlined).
+__device__ __forceinline__ void att_merge(float& mx, float& lx, float& o0, float& o1, float m, float l, float a0,
+                                          float a1) {
     const float mn = fmaxf(mx, m);
     const float x = expf(mx - mn), y = expf(m - mn);
     lx = fmaf(l, y, __fmul_rn(lx, x));
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-        ov[j][0] = fmaf(av[j][0], y, __fmul_rn(ov[j][0], x));
-        ov[j][1] = fmaf(av[j][1], y, __fmul_rn(ov[j][1], x));
-    }
+    o0 = fmaf(a0, y, __fmul_rn(o0, x));
+    o1 = fmaf(a1, y, __fmul_rn(o1, x));
     mx = mn;
 }
 
@@ -86,8 +82,7 @@ __device__ __forceinline__ u32 pairs_key(float x0, float x1) {
 // meta[2 * row] = position, meta[2 * row + 1] = offset of the row's page table in `pages`.
 // With Q (v_head_dim a multiple of 64; of 256 when qg, the columns sharing an input
 // scale, is 256), the output is quantized for the next product. With gridDim.z ==
-// ATT_MAX_SEG, `part` holds (max, sum, 4 warps × v_head_dim value sums) per row, head
-// and segment
+// ATT_MAX_SEG, `part` holds (max, sum, v_head_dim value sums) per row, head and segment
 // and `count` one zeroed counter per row and head (the last block sets it back to 0).
 extern "C" __global__ void __launch_bounds__(128)
     attention(const float* __restrict__ q, const u16* __restrict__ cache, float* __restrict__ out,
@@ -145,14 +140,16 @@ extern "C" __global__ void __launch_bounds__(128)
         const int d = 2 * lane + 64 * j;
         q2[j] = d < head_dim ? make_float2(qr[d], qr[d + 1]) : make_float2(0.0f, 0.0f);
     }
-    // This lane's value dims 2 * lane + 64 * j (+1) of its warp's share: the segments
-    // merged so far (ov, with the block's max mx and sum lx) and, in split launches,
-    // this block's own segment.
-    float mx = NEG_INF, lx = 0.0f, ov[4][2] = {};
-    float m_own = NEG_INF, l_own = 0.0f, av_own[4][2] = {};
+    // Thread t's output dims 2t, 2t + 1: the merged state of the segments so far, and
+    // this block's own segment (split launches).
+    const int dv = 2 * tid;
+    float mx = NEG_INF, lx = 0.0f, o0 = 0.0f, o1 = 0.0f;
+    float m_own = NEG_INF, l_own = 0.0f, a0_own = 0.0f, a1_own = 0.0f;
     bool slots_in = true;  // the first chunk's slots were set before the wait
     for (int sg = s_first; sg < s_end; ++sg) {
         const int s_lo = lo + sg * seg_len, s_hi = min(pos + 1, s_lo + seg_len);
+        // Each warp's share of the segment's weighted values: lane `lane` holds value
+        // dims 2 * lane + 64 * j (+1).
         float m = NEG_INF, l = 0.0f, av[4][2] = {};
         for (int c0 = s_lo; c0 < s_hi; c0 += ATT_CHUNK) {
             const int n = min(ATT_CHUNK, s_hi - c0);
@@ -182,8 +179,9 @@ extern "C" __global__ void __launch_bounds__(128)
             }
             __syncthreads();
             // The chunk's max (exact in any order) and sum of exp (each lane its four in
-            // order, then the warp's butterfly): every warp computes the same; lane l
-            // keeps the exponentials of positions l + 32k, which weigh the values below.
+            // order, then the warp's butterfly): every warp computes the same, and the
+            // exponentials again where it weighs the values (the same values; a loop
+            // unrolled by 8 keeps their loads in flight together).
             float cmax = NEG_INF;
 #pragma unroll
             for (int k = 0; k < ATT_CHUNK / 32; ++k)
@@ -192,12 +190,10 @@ extern "C" __global__ void __launch_bounds__(128)
             for (int off = 16; off > 0; off >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(FULL_MASK, cmax, off));
             const float m_new = fmaxf(m, cmax);
             const float alpha = expf(m - m_new);
-            float sum = 0.0f, e[ATT_CHUNK / 32];
+            float sum = 0.0f;
 #pragma unroll
-            for (int k = 0; k < ATT_CHUNK / 32; ++k) {
-                e[k] = lane + 32 * k < n ? expf(sc[lane + 32 * k] - m_new) : 0.0f;
-                if (lane + 32 * k < n) sum += e[k];
-            }
+            for (int k = 0; k < ATT_CHUNK / 32; ++k)
+                if (lane + 32 * k < n) sum += expf(sc[lane + 32 * k] - m_new);
             sum = warp_sum(sum);
             l = fmaf(l, alpha, sum);
             // The values: warp w takes positions w, w + 4, ... of the chunk, in order.
@@ -207,56 +203,57 @@ extern "C" __global__ void __launch_bounds__(128)
                 av[j][1] *= alpha;
             }
             const u16* vb = cache + v_off + 2 * lane;
+#pragma unroll 8
+            for (int i = warp; i < n; i += 4) {
+                const u16* vr = vb + (size_t)slot[i] * kv_width;
+                const float p = expf(sc[i] - m_new);
 #pragma unroll
-            for (int k = 0; k < ATT_CHUNK / 32; ++k) {
-                if (32 * k >= n) break;
-#pragma unroll
-                for (int t = 0; t < 8; ++t) {
-                    // Position 32k + 4t + warp: its exponential from lane 4t + warp.
-                    const int i = 32 * k + 4 * t + warp;
-                    const float p = __shfl_sync(FULL_MASK, e[k], 4 * t + warp);
-                    if (i < n) {
-                        const u16* vr = vb + (size_t)slot[i] * kv_width;
-#pragma unroll
-                        for (int j = 0; j < 4; ++j) {
-                            if (64 * j + 2 * lane < v_head_dim) {
-                                const u32 vv = *(const u32*)(vr + 64 * j);
-                                av[j][0] = fmaf(p, h2f((u16)(vv & 0xffff)), av[j][0]);
-                                av[j][1] = fmaf(p, h2f((u16)(vv >> 16)), av[j][1]);
-                            }
-                        }
+                for (int j = 0; j < 4; ++j) {
+                    if (64 * j + 2 * lane < v_head_dim) {
+                        const u32 vv = *(const u32*)(vr + 64 * j);
+                        av[j][0] = fmaf(p, h2f((u16)(vv & 0xffff)), av[j][0]);
+                        av[j][1] = fmaf(p, h2f((u16)(vv >> 16)), av[j][1]);
                     }
                 }
             }
             m = m_new;
             __syncthreads();
         }
-        if (split) {
-            m_own = m, l_own = l;
+        // The segment's value sums, its warps' shares added in warp order.
 #pragma unroll
-            for (int j = 0; j < 4; ++j) av_own[j][0] = av[j][0], av_own[j][1] = av[j][1];
-        } else {
-            att_merge(mx, lx, ov, m, l, av);
+        for (int j = 0; j < 4; ++j) {
+            const int d = 64 * j + 2 * lane;
+            if (d < v_head_dim) {
+                vs[warp][d] = av[j][0];
+                vs[warp][d + 1] = av[j][1];
+            }
         }
+        __syncthreads();
+        float a0 = 0.0f, a1 = 0.0f;
+        if (dv < v_head_dim) {
+            a0 = ((vs[0][dv] + vs[1][dv]) + vs[2][dv]) + vs[3][dv];
+            a1 = ((vs[0][dv + 1] + vs[1][dv + 1]) + vs[2][dv + 1]) + vs[3][dv + 1];
+        }
+        if (split) {
+            m_own = m, l_own = l, a0_own = a0, a1_own = a1;
+        } else {
+            att_merge(mx, lx, o0, o1, m, l, a0, a1);
+        }
+        __syncthreads();  // vs is written again by the next segment
     }
     grid_trigger();  // the main loop is done: the next kernel may be placed
     if (split && nseg > 1) {
-        // Publish this segment (max, sum, then each warp's value sums); the last of the
-        // row and head's blocks merges them all, each warp its own share.
+        // Publish this segment; the last of the row and head's blocks merges them all.
         const size_t pair = (size_t)row * n_heads + h;
-        const int width = 2 + 4 * v_head_dim;
+        const int width = v_head_dim + 2;
         float* mine = part + (pair * ATT_MAX_SEG + z) * width;
         if (tid == 0) {
             mine[0] = m_own;
             mine[1] = l_own;
         }
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int d = 64 * j + 2 * lane;
-            if (d < v_head_dim) {
-                mine[2 + warp * v_head_dim + d] = av_own[j][0];
-                mine[3 + warp * v_head_dim + d] = av_own[j][1];
-            }
+        if (dv < v_head_dim) {
+            mine[2 + dv] = a0_own;
+            mine[3 + dv] = a1_own;
         }
         __threadfence();
         __syncthreads();
@@ -265,46 +262,29 @@ extern "C" __global__ void __launch_bounds__(128)
         if (!is_last) return;
         __threadfence();
         for (int sg = 0; sg < nseg; ++sg) {
-            if (sg == z) {
-                att_merge(mx, lx, ov, m_own, l_own, av_own);
-                continue;
-            }
             const float* p = part + (pair * ATT_MAX_SEG + sg) * width;
-            float bv[4][2] = {};
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const int d = 64 * j + 2 * lane;
-                if (d < v_head_dim) {
-                    bv[j][0] = __ldcg(p + 2 + warp * v_head_dim + d);
-                    bv[j][1] = __ldcg(p + 3 + warp * v_head_dim + d);
-                }
+            float ms = m_own, ls = l_own, b0 = a0_own, b1 = a1_own;
+            if (sg != z) {
+                ms = __ldcg(p);
+                ls = __ldcg(p + 1);
+                b0 = dv < v_head_dim ? __ldcg(p + 2 + dv) : 0.0f;
+                b1 = dv < v_head_dim ? __ldcg(p + 3 + dv) : 0.0f;
             }
-            att_merge(mx, lx, ov, __ldcg(p), __ldcg(p + 1), bv);
+            att_merge(mx, lx, o0, o1, ms, ls, b0, b1);
         }
         if (tid == 0) count[pair] = 0;
     } else if (split) {
-        att_merge(mx, lx, ov, m_own, l_own, av_own);
+        att_merge(mx, lx, o0, o1, m_own, l_own, a0_own, a1_own);
     }
-    // The warps' shares added in warp order; thread t then holds dims 2t, 2t + 1.
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-        const int d = 64 * j + 2 * lane;
-        if (d < v_head_dim) {
-            vs[warp][d] = ov[j][0];
-            vs[warp][d + 1] = ov[j][1];
-        }
-    }
-    __syncthreads();
-    const int dv = 2 * tid;
-    float o0 = 0.0f, o1 = 0.0f;
-    if (dv < v_head_dim) {
-        o0 = (((vs[0][dv] + vs[1][dv]) + vs[2][dv]) + vs[3][dv]) / lx;
-        o1 = (((vs[0][dv + 1] + vs[1][dv + 1]) + vs[2][dv + 1]) + vs[3][dv + 1]) / lx;
-    }
+    // Thread t holds dims 2t, 2t + 1.
     const size_t at = ((size_t)row * n_heads + h) * v_head_dim + dv;
+    o0 = o0 / lx;
+    o1 = o1 / lx;
     if (dv < v_head_dim) {
         out[at] = o0;
         out[at + 1] = o1;
+    } else {
+        o0 = o1 = 0.0f;
     }
     // Warp w holds dims 64w .. 64w + 63: two whole blocks when v_head_dim % 64 == 0;
     // a group of 256 is the head's four warps (v_head_dim 256).

@@ -105,8 +105,8 @@ impl AttnSplit {
     }
 
     fn floats(v_head_dim: usize, pairs: usize) -> usize {
-        // Per segment: its max and sum, then each of the four warps' value sums.
-        pairs * ATT_MAX_SEG * (2 + 4 * v_head_dim)
+        // Per segment: its max and sum, then its value sums.
+        pairs * ATT_MAX_SEG * (2 + v_head_dim)
     }
 
     /// Device bytes of [`AttnSplit::new`].
@@ -188,7 +188,7 @@ impl Gpu {
             return Ok(());
         }
         // One block per segment for steps of few (row, head) pairs; the kernel's
-        // partials hold each pair's segments, `2 + 4 * v_head_dim` floats each.
+        // partials hold each pair's segments, `2 + v_head_dim` floats each.
         let segs = if n * dims.n_heads <= split.pairs && dims.v_head_dim <= split.v_head_dim {
             ATT_MAX_SEG
         } else {
@@ -216,7 +216,7 @@ impl Gpu {
         super::qmm_q::quant_args(&mut b, fused);
         b.arg(&mut split.part).arg(&mut split.count);
         // SAFETY: split launches have at most `split.pairs` (row, head) pairs, each
-        // with ATT_MAX_SEG partials of `2 + 4 * v_head_dim` floats and one counter (held
+        // with ATT_MAX_SEG partials of `2 + v_head_dim` floats and one counter (held
         // by `split`, sized for this value head); each row's positions are covered by its page table and page ids are
         // below the cache's page count (checked when the plan was set); head widths
         // fit the kernel's shared buffers; q and out sizes checked above, and the
