@@ -217,8 +217,9 @@ impl Gpu {
         b.arg(&mut split.part).arg(&mut split.count);
         // SAFETY: split launches have at most `split.pairs` (row, head) pairs, each
         // with ATT_MAX_SEG partials of `2 + v_head_dim` floats and one counter (held
-        // by `split`, sized for this value head); each row's positions are covered by its page table and page ids are
-        // below the cache's page count (checked when the plan was set); head widths
+        // by `split`, sized for this value head); each row's positions are covered by
+        // its page table and page ids are below the cache's page count (checked when
+        // the plan was set); head widths
         // fit the kernel's shared buffers; q and out sizes checked above, and the
         // quantized output holds n rows of the output (`prepare`).
         unsafe { b.launch(c) }?;
