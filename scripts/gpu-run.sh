@@ -2,7 +2,7 @@
 # One call on the GPU machine (it has no Rust toolchain): unpacks the bundle that
 # scripts/gpu-bundle.sh packed (.device-bundle.tgz: binaries, fixture, kernels
 # compiled for the card), keeps any model piece carried in .device-piece*/ under
-# /tmp/models (joined and sha256-checked once all four are there), then runs the
+# /tmp/models (joined and sha256-checked once they hold the whole file), then runs the
 # steps named on the command line, logging to $OUT:
 #   tests        the GPU tests (TESTS: a filter)
 #   qmm          single products per kernel path (QMM: extra flags)
@@ -26,8 +26,11 @@ mkdir -p "$OUT" /tmp/models /tmp/kernels
 if [ -f .device-bundle.tgz ]; then rm -rf .device-bundle && tar xzf .device-bundle.tgz; fi
 cp -n .device-bundle/kernels/* /tmp/kernels/ 2>/dev/null
 cp .device-piece*/* /tmp/models/ 2>/dev/null
-M=/tmp/models/gemma-3-270m-q4_k_m.gguf
-if [ ! -f $M ] && [ "$(ls /tmp/models/gemma.part.* 2>/dev/null | wc -l)" = 4 ]; then
+M=/tmp/models/gemma-3-270m-q4_k_m.gguf M_BYTES=253113024
+# Joined once the pieces hold the whole file (however many there are), then checked.
+have=0
+for f in /tmp/models/gemma.part.*; do [ -f "$f" ] && have=$((have + $(stat -c %s "$f"))); done
+if [ ! -f $M ] && [ $have = $M_BYTES ]; then
     cat /tmp/models/gemma.part.* > $M && rm -f /tmp/models/gemma.part.*
     echo "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818  $M" | sha256sum -c || rm -f $M
 fi
@@ -37,20 +40,23 @@ nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,dri
 bench() { $B/gpu_bench --device cuda:0 --prefill 512 --seqs 64 ${BENCH:-} "$@"; }
 # A/B runs: another bundle carried as .device-bundle-<name>.tgz (an earlier full build
 # as `prev`, or scripts/gpu-bundle.sh's VARIANT=<name>: gpu_bench and the kernels) runs
-# a step as <name>:<step> (prev-<step> too), its logs in $OUT/<name>.
-for t in .device-bundle-*.tgz; do
-    [ -f "$t" ] || continue
-    v=${t#.device-bundle-}; v=${v%.tgz}
-    rm -rf "/tmp/$v" && mkdir -p "/tmp/$v" && tar xzf "$t" -C "/tmp/$v"
-    cp -n "/tmp/$v"/.device-bundle/kernels/* /tmp/kernels/ 2>/dev/null
-done
+# a step as <name>:<step> (prev-<step> too), its logs in $OUT/<name>; it is unpacked
+# by its first step.
+unpacked=" "
+variant() {
+    case $unpacked in *" $1 "*) return ;; esac
+    [ -f ".device-bundle-$1.tgz" ] || return  # unpacked by an earlier call, or absent
+    rm -rf "/tmp/$1" && mkdir -p "/tmp/$1" && tar xzf ".device-bundle-$1.tgz" -C "/tmp/$1"
+    cp -n "/tmp/$1"/.device-bundle/kernels/* /tmp/kernels/ 2>/dev/null
+    unpacked="$unpacked$1 "
+}
 B_NEW=$B OUT_NEW=$OUT
 for step in "$@"; do
     echo "=== $step ($SECONDS s)"
     B=$B_NEW OUT=$OUT_NEW
     case $step in prev-*) step="prev:${step#prev-}" ;; esac  # prev-<step> = prev:<step>
     case $step in *:*)
-        v=${step%%:*} step=${step#*:}; B=/tmp/$v/.device-bundle/bin OUT=$OUT_NEW/$v; mkdir -p "$OUT" ;;
+        v=${step%%:*} step=${step#*:}; variant "$v"; B=/tmp/$v/.device-bundle/bin OUT=$OUT_NEW/$v; mkdir -p "$OUT" ;;
     esac
     case $step in
         tests)
