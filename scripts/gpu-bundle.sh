@@ -20,8 +20,10 @@ for b in $BINS; do cp "target/release/$b" "$D/bin/"; done
 if [ -z "${VARIANT:-}" ]; then
     T=$(cargo test --release --no-run -p llorch-worker --test cuda 2>&1 | sed -n 's/.*Executable tests\/cuda.rs (\(.*\))/\1/p')
     TP=$(cargo test --release --no-run -p llorch-worker --test cuda_products 2>&1 | sed -n 's/.*Executable tests\/cuda_products.rs (\(.*\))/\1/p')
+    TA=$(cargo test --release --no-run -p llorch-worker --test cuda_attention 2>&1 | sed -n 's/.*Executable tests\/cuda_attention.rs (\(.*\))/\1/p')
     cp "$T" "$D/bin/cuda_tests"
     cp "$TP" "$D/bin/cuda_products_tests"
+    cp "$TA" "$D/bin/cuda_attention_tests"
     mkdir -p "$D/fixtures"
     cp ../shared/fixtures/gemma3-270m/reference_generation.json "$D/fixtures/"
 fi

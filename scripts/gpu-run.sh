@@ -60,7 +60,7 @@ for step in "$@"; do
     esac
     case $step in
         tests)
-            for t in cuda_tests cuda_products_tests; do
+            for t in cuda_tests cuda_products_tests cuda_attention_tests; do
                 $B/$t --ignored --test-threads 1 --nocapture ${TESTS:-} 2>&1 | tee -a "$OUT/tests.log"
             done ;;
         qmm) $B/qmm_bench ${QMM:-} 2>&1 | tee "$OUT/qmm.txt" ;;

@@ -47,7 +47,7 @@ pub use gpu::{Gpu, IndexBuf, Mark, device_count, driver_available};
 pub use graph::Graph;
 pub use kernels::{Kernel, QFormat, QK_TILES, QQ_TILES, QS_TILES};
 pub use ops::{
-    AttnDims, AttnPlan, DecodeProducts, DrawBuf, DrawParams, MAX_HEAD_DIM, ProductPart, QActs,
-    QGroup, QkvOp, TOPK_MAX, TopKScratch, WideProducts,
+    AttnDims, AttnPlan, AttnSplit, DecodeProducts, DrawBuf, DrawParams, MAX_HEAD_DIM, ProductPart,
+    QActs, QGroup, QkvOp, TOPK_MAX, TopKScratch, WideProducts,
 };
 pub use staging::Staging;

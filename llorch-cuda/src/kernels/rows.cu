@@ -93,8 +93,9 @@ __device__ __forceinline__ void rms_norm_impl(const float* __restrict__ x, const
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
     float v[RR], wv[RR];
+    if (NORM_EARLY(RR)) load_w<RR>(w, width, wv);  // weights: before the graph wait
+    grid_wait();
     const double part = load_row<RR>(x, off, width, v);
-    if (NORM_EARLY(RR)) load_w<RR>(w, width, wv);
     const double ss = block_sum_d(part, red);
     if (!NORM_EARLY(RR)) load_w<RR>(w, width, wv);
     store_normed<RR>(v, rms_scale(ss, width, eps), wv, y, off, width, Q, M, qg);
@@ -120,9 +121,10 @@ __device__ __forceinline__ void add_normed_impl(float* __restrict__ x, const flo
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
     float xv[RR], ov[RR], wv[RR];
+    if (NORM_EARLY(RR)) load_w<RR>(w, width, wv);  // weights: before the graph wait
+    grid_wait();
     const double part = load_row<RR>(o, off, width, ov);
     load_row<RR>(x, off, width, xv);
-    if (NORM_EARLY(RR)) load_w<RR>(w, width, wv);
     const double oss = w != 0 ? block_sum_d(part, red) : 0.0;
     if (!NORM_EARLY(RR)) load_w<RR>(w, width, wv);
     add_residual<RR>(xv, ov, wv, w != 0, oss, width, eps);
@@ -144,12 +146,13 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
     __shared__ double red[32];
     const size_t off = (size_t)blockIdx.x * width;
     float xv[RR], ov[RR], wv[RR], nv[RR];
-    load_row<RR>(x, off, width, xv);
-    const double part = load_row<RR>(o, off, width, ov);
-    if (NORM_EARLY(RR)) {
+    if (NORM_EARLY(RR)) {  // weights: before the graph wait
         load_w<RR>(w, width, wv);
         load_w<RR>(next_w, width, nv);
     }
+    grid_wait();
+    load_row<RR>(x, off, width, xv);
+    const double part = load_row<RR>(o, off, width, ov);
     // o's own norm only with post-norm weights (w == 0 for the whole launch).
     const double oss = w != 0 ? block_sum_d(part, red) : 0.0;
     if (!NORM_EARLY(RR)) load_w<RR>(w, width, wv);
@@ -166,24 +169,25 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
     store_normed<RR>(xv, rms_scale(ss, width, eps), nv, h, off, width, Q, M, qg);
 }
 
-// Must match NORM_REGS and NORM_WARPS (kernels.rs): 32 warps for 2 or 4 blocks each,
+// Each lets the next kernel be placed at once and waits for the one before in its
+// body (after the weights' loads). Must match NORM_REGS and NORM_WARPS (kernels.rs): 32 warps for 2 or 4 blocks each,
 // 16 (more registers) for 16; 32 for 32 (the widest rows: registers spill there).
 #define NORM_THREADS(RR) ((RR) <= 4 || (RR) >= 32 ? 1024 : 512)
 #define LLORCH_NORMS(RR)                                                                          \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         rms_norm_r##RR(const float* x, const float* w, float* y, int width, float eps, u8* Q,     \
                        int2* M, int qg) {                                                         \
-        grid_start();                                                                             \
+        grid_trigger();                                                                             \
         rms_norm_impl<RR>(x, w, y, width, eps, Q, M, qg);                                         \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
-        add_normed_r##RR(float* x, const float* o, const float* w, int width, float eps) { grid_start();        \
+        add_normed_r##RR(float* x, const float* o, const float* w, int width, float eps) { grid_trigger();        \
         add_normed_impl<RR>(x, o, w, width, eps);                                                 \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         add_norm_rms_r##RR(float* x, const float* o, const float* w, const float* next_w,         \
                            float* h, int width, float eps, u8* Q, int2* M, int qg) {              \
-        grid_start();                                                                             \
+        grid_trigger();                                                                             \
         add_norm_rms_impl<RR>(x, o, w, next_w, h, width, eps, Q, M, qg);                          \
     }
 LLORCH_NORMS(2)
@@ -191,24 +195,34 @@ LLORCH_NORMS(4)
 LLORCH_NORMS(16)
 LLORCH_NORMS(32)
 
-// One row's head: optional RMS norm, then rotary embedding at `pos` (in `v`, shared).
-__device__ void norm_rope(float* v, int head_dim, const float* __restrict__ norm_w, float eps, int pos,
-                          const double* __restrict__ inv_freq, int rope_dims, int neox, double* red) {
+// The rotation of pair i = threadIdx.x (if i < rope_dims / 2, which the block's 128
+// threads cover: heads of at most 256) at `pos`, as (sin, cos).
+__device__ __forceinline__ float2 rope_angle(int pos, const double* __restrict__ inv_freq, int rope_dims) {
+    float2 r = make_float2(0.0f, 1.0f);
+    if ((int)threadIdx.x < (rope_dims >> 1)) {
+        double s, c;
+        sincos((double)pos * inv_freq[threadIdx.x], &s, &c);
+        r = make_float2((float)s, (float)c);
+    }
+    return r;
+}
+
+// One row's head: optional RMS norm, then rotary embedding (sc: this thread's pair's
+// `rope_angle`) (in `v`, shared).
+__device__ void norm_rope(float* v, int head_dim, const float* __restrict__ norm_w, float eps, float2 sc,
+                          int rope_dims, int neox, double* red) {
     if (norm_w != 0) {
         double ss = 0.0;
         for (int i = threadIdx.x; i < head_dim; i += blockDim.x) ss += (double)v[i] * (double)v[i];
         ss = block_sum_d(ss, red);
-        const float sc = (float)(1.0 / sqrt(ss / head_dim + (double)eps));
-        for (int i = threadIdx.x; i < head_dim; i += blockDim.x) v[i] = v[i] * sc * norm_w[i];
+        const float scale = (float)(1.0 / sqrt(ss / head_dim + (double)eps));
+        for (int i = threadIdx.x; i < head_dim; i += blockDim.x) v[i] = v[i] * scale * norm_w[i];
     }
     __syncthreads();
-    const int half = rope_dims >> 1;
-    const double fp = (double)pos;
-    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    const int half = rope_dims >> 1, i = threadIdx.x;
+    if (i < half) {
         const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-        double s, c;
-        sincos(fp * inv_freq[i], &s, &c);
-        const float fs = (float)s, fc = (float)c;
+        const float fs = sc.x, fc = sc.y;
         const float x0 = v[a], x1 = v[b];
         v[a] = x0 * fc - x1 * fs;
         v[b] = x0 * fs + x1 * fc;
@@ -219,30 +233,33 @@ __device__ void norm_rope(float* v, int head_dim, const float* __restrict__ norm
 // Per row: query heads normed, rotated, scaled and rounded to half precision (in
 // place); key heads normed, rotated and stored at half precision in the row's cache
 // slot; value heads stored there too. Grid (rows, n_heads + 2 * n_kv_heads), block
-// 128, head widths <= 256. Cache slot layout: [K heads | V heads].
-extern "C" __global__ void qkv_rope_store(float* __restrict__ q, const float* __restrict__ k,
-                                          const float* __restrict__ vv, u16* __restrict__ cache,
-                                          const int* __restrict__ pos, const int* __restrict__ slots,
-                                          int n_heads, int n_kv_heads, int head_dim, int v_head_dim,
-                                          const float* __restrict__ q_norm,
-                                          const float* __restrict__ k_norm, float eps,
-                                          const double* __restrict__ inv_freq, int rope_dims, int neox,
-                                          float q_scale) { grid_start();
+// 128, head widths <= 256. Cache slot layout: [K heads | V heads]. The positions and
+// slots are copied before the step's kernels: they and the rotation (from the
+// positions alone) are read and computed before the graph wait.
+extern "C" __global__ void __launch_bounds__(128)
+    qkv_rope_store(float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ vv,
+                   u16* __restrict__ cache, const int* __restrict__ pos, const int* __restrict__ slots,
+                   int n_heads, int n_kv_heads, int head_dim, int v_head_dim, const float* __restrict__ q_norm,
+                   const float* __restrict__ k_norm, float eps, const double* __restrict__ inv_freq,
+                   int rope_dims, int neox, float q_scale) {
+    grid_trigger();
     __shared__ double red[32];
     __shared__ float v[256];
     const int row = blockIdx.x, h = blockIdx.y;
     const int kv_width = n_kv_heads * (head_dim + v_head_dim);
     u16* dst = cache + (size_t)slots[row] * kv_width;
+    const float2 sc = h < n_heads + n_kv_heads ? rope_angle(pos[row], inv_freq, rope_dims) : make_float2(0.0f, 1.0f);
+    grid_wait();
     if (h < n_heads) {
         float* p = q + ((size_t)row * n_heads + h) * head_dim;
         for (int i = threadIdx.x; i < head_dim; i += blockDim.x) v[i] = p[i];
-        norm_rope(v, head_dim, q_norm, eps, pos[row], inv_freq, rope_dims, neox, red);
+        norm_rope(v, head_dim, q_norm, eps, sc, rope_dims, neox, red);
         for (int i = threadIdx.x; i < head_dim; i += blockDim.x) p[i] = h2f(f2h(v[i] * q_scale));
     } else if (h < n_heads + n_kv_heads) {
         const int g = h - n_heads;
         const float* p = k + ((size_t)row * n_kv_heads + g) * head_dim;
         for (int i = threadIdx.x; i < head_dim; i += blockDim.x) v[i] = p[i];
-        norm_rope(v, head_dim, k_norm, eps, pos[row], inv_freq, rope_dims, neox, red);
+        norm_rope(v, head_dim, k_norm, eps, sc, rope_dims, neox, red);
         for (int i = threadIdx.x; i < head_dim; i += blockDim.x) dst[g * head_dim + i] = f2h(v[i]);
     } else {
         const int g = h - n_heads - n_kv_heads;

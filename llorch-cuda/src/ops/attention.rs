@@ -1,7 +1,7 @@
 //! Paged attention: the per-row plan and the launcher.
 #![allow(unsafe_code)]
 
-use cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, PushKernelArg};
 
 use super::qmm_q::{QActs, QGroup};
 use super::*;
@@ -68,6 +68,58 @@ impl AttnPlan {
     }
 }
 
+/// Segments a row's positions are cut in at most (`attention.cu`'s `ATT_MAX_SEG`).
+const ATT_MAX_SEG: usize = 16;
+
+/// Where the attention of small steps keeps its segments' partial results: with it,
+/// a launch of at most [`AttnSplit::pairs`] (row, head) pairs gives every segment of a
+/// row its own block (decode latency: a batch-1 step has one block per head otherwise);
+/// larger launches walk the segments in one block. Both merge the same values in the
+/// same order (the same bits: SYS-0003), so the choice follows the step's size.
+#[derive(Debug)]
+pub struct AttnSplit {
+    part: CudaSlice<f32>,
+    count: CudaSlice<i32>,
+    pairs: usize,
+    v_head_dim: usize,
+}
+
+impl AttnSplit {
+    /// (row, head) pairs a split launch may have.
+    pub const PAIRS: usize = 256;
+
+    /// Room for [`AttnSplit::PAIRS`] pairs of value heads up to `v_head_dim` wide.
+    pub fn new(gpu: &Gpu, v_head_dim: usize) -> Result<Self> {
+        Self::with_pairs(gpu, v_head_dim, Self::PAIRS)
+    }
+
+    /// Room for `pairs` pairs (0: launches never split).
+    pub fn with_pairs(gpu: &Gpu, v_head_dim: usize, pairs: usize) -> Result<Self> {
+        Ok(Self {
+            part: gpu.alloc(Self::floats(v_head_dim, pairs))?,
+            // Zeroed; each split launch leaves its counters at zero again.
+            count: gpu.alloc(pairs)?,
+            pairs,
+            v_head_dim,
+        })
+    }
+
+    fn floats(v_head_dim: usize, pairs: usize) -> usize {
+        // Per segment: its max and sum, then its value sums.
+        pairs * ATT_MAX_SEG * (2 + v_head_dim)
+    }
+
+    /// Device bytes of [`AttnSplit::new`].
+    pub fn bytes(v_head_dim: usize) -> u64 {
+        ((Self::floats(v_head_dim, Self::PAIRS) + Self::PAIRS) * 4) as u64
+    }
+
+    /// (row, head) pairs a split launch may have.
+    pub fn pairs(&self) -> usize {
+        self.pairs
+    }
+}
+
 /// Shape of one attention launch.
 #[derive(Debug, Clone, Copy)]
 pub struct AttnDims {
@@ -89,6 +141,7 @@ impl Gpu {
     /// quantized into it too (as [`Gpu::quantize_acts`] would: by the attention
     /// kernel itself for value heads of a multiple of 64, or of 256 for groups of 256,
     /// else by a second launch).
+    #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &self,
         q: &CudaView<'_, f32>,
@@ -96,6 +149,7 @@ impl Gpu {
         out: &mut CudaViewMut<'_, f32>,
         plan: &AttnPlan,
         dims: &AttnDims,
+        split: &mut AttnSplit,
         xq: Option<&mut QActs>,
     ) -> Result<()> {
         let n = plan.rows();
@@ -133,7 +187,15 @@ impl Gpu {
             }
             return Ok(());
         }
-        let c = cfg((n, dims.n_heads), 128)?;
+        // One block per segment for steps of few (row, head) pairs; the kernel's
+        // partials hold each pair's segments, `2 + v_head_dim` floats each.
+        let segs = if n * dims.n_heads <= split.pairs && dims.v_head_dim <= split.v_head_dim {
+            ATT_MAX_SEG
+        } else {
+            1
+        };
+        let mut c = cfg((n, dims.n_heads), 128)?;
+        c.grid_dim.2 = segs as u32;
         let args = [
             int(dims.n_heads)?,
             int(dims.n_kv_heads)?,
@@ -152,8 +214,12 @@ impl Gpu {
             b.arg(a);
         }
         super::qmm_q::quant_args(&mut b, fused);
-        // SAFETY: each row's positions are covered by its page table and page ids are
-        // below the cache's page count (checked when the plan was set); head widths
+        b.arg(&mut split.part).arg(&mut split.count);
+        // SAFETY: split launches have at most `split.pairs` (row, head) pairs, each
+        // with ATT_MAX_SEG partials of `2 + v_head_dim` floats and one counter (held
+        // by `split`, sized for this value head); each row's positions are covered by
+        // its page table and page ids are below the cache's page count (checked when
+        // the plan was set); head widths
         // fit the kernel's shared buffers; q and out sizes checked above, and the
         // quantized output holds n rows of the output (`prepare`).
         unsafe { b.launch(c) }?;

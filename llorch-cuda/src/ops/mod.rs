@@ -12,7 +12,7 @@ mod qmv;
 mod rows;
 mod topk;
 
-pub use attention::{AttnDims, AttnPlan};
+pub use attention::{AttnDims, AttnPlan, AttnSplit};
 pub use draw::{DrawBuf, DrawParams};
 pub use qmm_q::{ProductPart, QActs, QGroup};
 pub use qmm_staged::WideProducts;

@@ -1,8 +1,8 @@
 //! One forward pass on the GPU: the launches of a model step, for every architecture.
 
 use llorch_cuda::{
-    AttnDims, AttnPlan, CudaError, CudaSlice, CudaView, CudaViewMut, DrawBuf, Gpu, IndexBuf,
-    ProductPart, QActs, QGroup, QkvOp, TOPK_MAX, TopKScratch,
+    AttnDims, AttnPlan, AttnSplit, CudaError, CudaSlice, CudaView, CudaViewMut, DrawBuf, Gpu,
+    IndexBuf, ProductPart, QActs, QGroup, QkvOp, TOPK_MAX, TopKScratch,
 };
 
 use super::weights::{DMatrix, DeviceWeights};
@@ -32,6 +32,8 @@ pub(super) struct Scratch {
     pub xq: QActs,
     /// The device's draws, one per logit row.
     pub draws: DrawBuf,
+    /// The attention's segment partials (small steps).
+    pub attn: AttnSplit,
 }
 
 /// Widths of one token's activations.
@@ -43,6 +45,8 @@ pub(super) struct Widths {
     pub v: usize,
     pub att: usize,
     pub ff: usize,
+    /// One value head.
+    pub v_head: usize,
 }
 
 impl Widths {
@@ -54,6 +58,7 @@ impl Widths {
             v: c.n_kv_heads * c.v_head_dim,
             att: c.n_heads * c.v_head_dim,
             ff: c.d_ff,
+            v_head: c.v_head_dim,
         }
     }
 
@@ -73,6 +78,7 @@ impl Scratch {
             + TopKScratch::bytes(logit_rows, vocab)
             + QActs::bytes(Self::quantized_values(w, rows, logit_rows))
             + DrawBuf::bytes(logit_rows)
+            + AttnSplit::bytes(w.v_head)
     }
 
     fn quantized_values(w: Widths, rows: usize, logit_rows: usize) -> usize {
@@ -107,6 +113,7 @@ impl Scratch {
             topk: TopKScratch::new(gpu, logit_rows, vocab)?,
             xq: QActs::new(gpu, Self::quantized_values(w, rows, logit_rows))?,
             draws: DrawBuf::new(gpu, logit_rows)?,
+            attn: AttnSplit::new(gpu, w.v_head)?,
         })
     }
 }
@@ -304,6 +311,7 @@ impl Pass<'_> {
                 &mut s.att.slice_mut(..n * wd.att),
                 &ix.plan,
                 &dims,
+                &mut s.attn,
                 fused(g, &[&layer.wo], &mut s.xq),
             )?;
             let att = s.att.slice(..n * wd.att);
