@@ -113,7 +113,7 @@ for step in "$@"; do
                 $B/gpu_bench --synth llama3-8b-q4km --device cuda:0 --prefill 16 --seqs 64 --steps 8 \
                 > "$OUT/ncu-8b64.txt" 2>&1; tail -5 "$OUT/ncu-8b64.txt" ;;
         real)
-            $B/llorch generate --model $M --device cuda:0 --prompt "The capital of France is" \
+            [ -x $B/llorch ] && $B/llorch generate --model $M --device cuda:0 --prompt "The capital of France is" \
                 --max-tokens 24 --temperature 0 2>&1 | tee "$OUT/generate.txt"
             bench --model $M --steps 128 2>&1 | tee "$OUT/bench-real.txt" ;;
         worker)
