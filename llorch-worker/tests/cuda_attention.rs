@@ -13,14 +13,7 @@ use llorch_cuda::{AttnDims, AttnPlan, AttnSplit, Gpu, QActs, QFormat, QGroup};
 use llorch_worker::quant::GgmlType;
 
 fn half_to_f64(h: u16) -> f64 {
-    let sign = if h >> 15 == 1 { -1.0 } else { 1.0 };
-    let exp = i32::from((h >> 10) & 0x1f);
-    let man = f64::from(h & 0x3ff);
-    if exp == 0 {
-        sign * man * 2f64.powi(-24)
-    } else {
-        sign * (1.0 + man / 1024.0) * 2f64.powi(exp - 15)
-    }
+    f64::from(half::f16::from_bits(h).to_f32())
 }
 
 /// One attention case: rows at `positions`, each with its own pages (in reverse order,

@@ -170,24 +170,26 @@ __device__ __forceinline__ void add_norm_rms_impl(float* __restrict__ x, const f
 }
 
 // Each lets the next kernel be placed at once and waits for the one before in its
-// body (after the weights' loads). Must match NORM_REGS and NORM_WARPS (kernels.rs): 32 warps for 2 or 4 blocks each,
-// 16 (more registers) for 16; 32 for 32 (the widest rows: registers spill there).
+// body (after the weights' loads). Must match NORM_REGS and NORM_WARPS (kernels.rs):
+// 32 warps for 2 or 4 blocks each, 16 (more registers) for 16; 32 for 32 (the widest
+// rows: registers spill there).
 #define NORM_THREADS(RR) ((RR) <= 4 || (RR) >= 32 ? 1024 : 512)
 #define LLORCH_NORMS(RR)                                                                          \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         rms_norm_r##RR(const float* x, const float* w, float* y, int width, float eps, u8* Q,     \
                        int2* M, int qg) {                                                         \
-        grid_trigger();                                                                             \
+        grid_trigger();                                                                           \
         rms_norm_impl<RR>(x, w, y, width, eps, Q, M, qg);                                         \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
-        add_normed_r##RR(float* x, const float* o, const float* w, int width, float eps) { grid_trigger();        \
+        add_normed_r##RR(float* x, const float* o, const float* w, int width, float eps) {        \
+        grid_trigger();                                                                           \
         add_normed_impl<RR>(x, o, w, width, eps);                                                 \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(NORM_THREADS(RR))                                \
         add_norm_rms_r##RR(float* x, const float* o, const float* w, const float* next_w,         \
                            float* h, int width, float eps, u8* Q, int2* M, int qg) {              \
-        grid_trigger();                                                                             \
+        grid_trigger();                                                                           \
         add_norm_rms_impl<RR>(x, o, w, next_w, h, width, eps, Q, M, qg);                          \
     }
 LLORCH_NORMS(2)

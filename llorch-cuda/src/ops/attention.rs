@@ -72,9 +72,10 @@ impl AttnPlan {
 const ATT_MAX_SEG: usize = 16;
 
 /// Where the attention of small steps keeps its segments' partial results: with it,
-/// a launch of at most [`AttnSplit::pairs`] (row, head) pairs gives every segment of a
-/// row its own block (decode latency: a batch-1 step has one block per head otherwise);
-/// larger launches walk the segments in one block. Both merge the same values in the
+/// a launch of at most the pairs it has room for ([`AttnSplit::PAIRS`] from
+/// [`AttnSplit::new`]) gives every segment of a (row, head) pair its own block (decode
+/// latency: a batch-1 step has one block per head otherwise); larger launches walk the
+/// segments in one block. Both merge the same values in the
 /// same order (the same bits: SYS-0003), so the choice follows the step's size.
 #[derive(Debug)]
 pub struct AttnSplit {
@@ -112,11 +113,6 @@ impl AttnSplit {
     /// Device bytes of [`AttnSplit::new`].
     pub fn bytes(v_head_dim: usize) -> u64 {
         ((Self::floats(v_head_dim, Self::PAIRS) + Self::PAIRS) * 4) as u64
-    }
-
-    /// (row, head) pairs a split launch may have.
-    pub fn pairs(&self) -> usize {
-        self.pairs
     }
 }
 
