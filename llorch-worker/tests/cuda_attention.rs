@@ -13,7 +13,7 @@ use llorch_cuda::{AttnDims, AttnPlan, AttnSplit, Gpu, QActs, QFormat, QGroup};
 use llorch_worker::quant::GgmlType;
 
 fn half_to_f64(h: u16) -> f64 {
-    f64::from(half::f16::from_bits(h).to_f32())
+    half::f16::from_bits(h).to_f64()
 }
 
 /// One attention case: rows at `positions`, each with its own pages (in reverse order,

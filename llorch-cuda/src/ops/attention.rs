@@ -80,8 +80,8 @@ const ATT_MAX_SEG: usize = 16;
 #[derive(Debug)]
 pub struct AttnSplit {
     part: CudaSlice<f32>,
+    /// One counter per pair: its length is the pairs a split launch may have.
     count: CudaSlice<i32>,
-    pairs: usize,
     v_head_dim: usize,
 }
 
@@ -100,7 +100,6 @@ impl AttnSplit {
             part: gpu.alloc(Self::floats(v_head_dim, pairs))?,
             // Zeroed; each split launch leaves its counters at zero again.
             count: gpu.alloc(pairs)?,
-            pairs,
             v_head_dim,
         })
     }
@@ -185,7 +184,7 @@ impl Gpu {
         }
         // One block per segment for steps of few (row, head) pairs; the kernel's
         // partials hold each pair's segments, `2 + v_head_dim` floats each.
-        let segs = if n * dims.n_heads <= split.pairs && dims.v_head_dim <= split.v_head_dim {
+        let segs = if n * dims.n_heads <= split.count.len() && dims.v_head_dim <= split.v_head_dim {
             ATT_MAX_SEG
         } else {
             1
@@ -211,7 +210,7 @@ impl Gpu {
         }
         super::qmm_q::quant_args(&mut b, fused);
         b.arg(&mut split.part).arg(&mut split.count);
-        // SAFETY: split launches have at most `split.pairs` (row, head) pairs, each
+        // SAFETY: split launches have at most `split.count.len()` (row, head) pairs, each
         // with ATT_MAX_SEG partials of `2 + v_head_dim` floats and one counter (held
         // by `split`, sized for this value head); each row's positions are covered by
         // its page table and page ids are below the cache's page count (checked when
